@@ -1,0 +1,137 @@
+"""Command line: ``prefrl train | export | demo | bench | presets``.
+
+Every user error (unknown env, impossible budget, bad run directory, corrupt label store) ends
+in a one-line ``prefrl: error: ...`` and exit status 2, never a traceback (set
+``PREFRL_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+USAGE = """usage: prefrl COMMAND [OPTIONS]
+
+commands:
+  train     train an agent on a reward learned from clip comparisons (--help for options)
+  train --resume DIR
+            continue a stopped or killed run
+  export    write a run's labels and clips as portable JSONL + npz
+  demo      a short real run on Pendulum: learned vs true reward, table and PNG curve
+  bench     benchmarks (bench reward: reward-model throughput)
+  presets   list the environment presets
+"""
+
+
+@dataclass
+class ExportArgs:
+    """Export a run's label store as labels.jsonl + clips.npz (no pickle)."""
+
+    run_dir: Path
+    """The run directory (or a .sqlite label store)."""
+    out: Path | None = None
+    """Output folder (default: <run_dir>/export)."""
+
+
+def _fail(msg: str) -> int:
+    print(f"prefrl: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _train(args: list[str], command: str) -> int:
+    import tyro
+
+    from prefrl.config import TrainConfig
+
+    if "--resume" in args:
+        i = args.index("--resume")
+        if i + 1 >= len(args):
+            return _fail("--resume needs a run directory")
+        extra = args[:i] + args[i + 2:]
+        if extra:
+            return _fail(f"--resume takes no other options (got {' '.join(extra)})")
+        from prefrl.train import resume
+
+        result = resume(Path(args[i + 1]), command=command)
+    else:
+        cfg = tyro.cli(TrainConfig, args=args, prog="prefrl train",
+                       description=TrainConfig.__doc__)
+        from prefrl.train import train
+
+        result = train(cfg, command=command)
+    _print_result(result.as_dict())
+    return 0
+
+
+def _print_result(res: dict) -> None:
+    def fmt(v: object) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    width = max(len(k) for k in res)
+    for k, v in res.items():
+        print(f"{k:<{width}}  {fmt(v)}")
+
+
+def _export(args: list[str]) -> int:
+    import tyro
+
+    from prefrl.store import LabelStore
+
+    a = tyro.cli(ExportArgs, args=args, prog="prefrl export", description=ExportArgs.__doc__)
+    src = a.run_dir / "labels.sqlite" if a.run_dir.is_dir() else a.run_dir
+    if not src.exists():
+        return _fail(f"no label store at {src}")
+    out = a.out or (a.run_dir if a.run_dir.is_dir() else a.run_dir.parent) / "export"
+    with LabelStore(src, create=False) as store:
+        counts = store.export(out)
+    print(f"exported {counts} to {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``prefrl`` command."""
+    argv = sys.argv[1:] if argv is None else argv
+    command = "prefrl " + shlex.join(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    from prefrl.config import ConfigError
+    from prefrl.rundir import RunDirError
+    from prefrl.store import StoreError
+
+    try:
+        if cmd == "train":
+            return _train(rest, command)
+        if cmd == "export":
+            return _export(rest)
+        if cmd == "demo":
+            from prefrl.demo import main as demo_main
+
+            return demo_main(rest)
+        if cmd == "bench":
+            from prefrl.bench import main as bench_main
+
+            return bench_main(rest)
+        if cmd == "presets":
+            from prefrl.envs import list_presets, load_preset
+
+            for name in list_presets():
+                p = load_preset(name)
+                print(f"{name:<24} {p.env_id:<28} clip_len={p.clip_len:<4} labels={p.labels:<5} "
+                      f"steps={p.steps}")
+            return 0
+        return _fail(f"unknown command {cmd!r}\n{USAGE}")
+    except (ConfigError, RunDirError, StoreError, ValueError, FileNotFoundError) as e:
+        if os.environ.get("PREFRL_DEBUG"):
+            raise
+        return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except KeyboardInterrupt:
+        return _fail("interrupted (the run can be continued with --resume)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

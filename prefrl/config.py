@@ -1,0 +1,179 @@
+"""The typed configuration of a training run; the ``prefrl train`` CLI is generated from it.
+
+>>> cfg = TrainConfig(env="Pendulum", labels=100, steps=5000)
+>>> resolved = cfg.resolve()
+>>> resolved.env_id, resolved.labels, resolved.algo
+('Pendulum-v1', 100, 'ppo')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from prefrl.envs import ALGOS, EnvPreset, load_preset
+from prefrl.oracles import TEACHER_PRESETS
+from prefrl.query import SELECTORS
+
+FORMAT = "prefrl-run-config"
+VERSION = 1
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot work (message is one line, meant for users)."""
+
+
+@dataclass
+class TrainConfig:
+    """Train an agent on a reward learned from clip comparisons (or on the true reward)."""
+
+    env: str = "Pendulum"
+    """Preset name (HalfCheetah, Hopper, ...), Gymnasium id, or path to a preset .toml file."""
+    labels: int | None = None
+    """Label budget (default: the preset's)."""
+    steps: int | None = None
+    """Environment steps (default: the preset's)."""
+    seed: int = 0
+    """Seed of everything (env, policy, reward model, teacher, query choice)."""
+    algo: Literal["ppo", "a2c", "trpo"] | None = None
+    """RL algorithm (default: the preset's, PPO for MuJoCo)."""
+    oracle: str = "paper"
+    """Synthetic teacher: perfect, paper (10% random answers), noisy, mistake, myopic, equal,
+    skip; or human (questions wait in the label store for the GUI)."""
+    reward: Literal["learned", "true"] = "learned"
+    """Train on the learned reward, or on the true reward (the baseline, same pipeline)."""
+    run_dir: Path | None = None
+    """Where the run lives (default: results/runs/<env>-<seed>-<time>)."""
+    n_envs: int | None = None
+    """Parallel environments (default: what the preset's hyper-parameters assume)."""
+    selector: Literal["disagreement", "entropy", "random"] = "disagreement"
+    """How pairs are chosen among the oversampled candidates."""
+    oversample: int = 10
+    """Candidates drawn per label asked."""
+    pretrain_frac: float = 0.25
+    """Share of the label budget asked on random-policy clips before RL starts."""
+    pretrain_clips: int = 400
+    """Random-policy clips collected for the pre-training labels."""
+    ensemble_size: int = 3
+    """Reward-model ensemble members."""
+    update_every: int | None = None
+    """Environment steps between reward-model updates (default: steps / 40)."""
+    update_epochs: int = 10
+    """Epochs per reward-model update."""
+    pretrain_epochs: int = 100
+    """Epochs of the reward-model pre-training on the first labels."""
+    checkpoint_every: int | None = None
+    """Environment steps between checkpoints (default: steps / 10)."""
+    log_every: int | None = None
+    """Environment steps between metric rows (default: steps / 100)."""
+    device: str = "auto"
+    """Torch device of the reward model: auto (CUDA if present), cpu or cuda."""
+    torch_threads: int | None = None
+    """Torch CPU threads (default: torch's choice)."""
+    progress: bool = True
+    """Show a live progress bar."""
+    tensorboard: bool = True
+    """Write TensorBoard event files into the run directory."""
+
+    def resolve(self) -> ResolvedConfig:
+        """Merge with the env preset and check everything; raise :class:`ConfigError`."""
+        try:
+            preset = load_preset(self.env)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        algo = self.algo or preset.algo
+        if algo not in ALGOS:
+            raise ConfigError(f"unknown algo {algo!r}; known: {', '.join(ALGOS)}")
+        if self.oracle != "human" and self.oracle not in TEACHER_PRESETS:
+            known = ", ".join([*TEACHER_PRESETS, "human"])
+            raise ConfigError(f"unknown oracle {self.oracle!r}; known: {known}")
+        if self.selector not in SELECTORS:
+            raise ConfigError(f"unknown selector {self.selector!r}; known: {', '.join(SELECTORS)}")
+        labels = preset.labels if self.labels is None else self.labels
+        steps = preset.steps if self.steps is None else self.steps
+        n_envs = self.n_envs or preset.n_envs_for(algo)
+        if steps < 1:
+            raise ConfigError(f"--steps must be >= 1, got {steps}")
+        if labels < 0:
+            raise ConfigError(f"--labels must be >= 0, got {labels}")
+        if self.reward == "learned" and labels < 2:
+            raise ConfigError(f"--labels {labels} is too few to learn a reward (need >= 2)")
+        if not 0.0 <= self.pretrain_frac <= 1.0:
+            raise ConfigError(f"--pretrain-frac must be in [0, 1], got {self.pretrain_frac}")
+        if self.ensemble_size < 1 or self.oversample < 1 or n_envs < 1:
+            raise ConfigError("--ensemble-size, --oversample and --n-envs must be >= 1")
+        clip_pairs = steps // preset.clip_len + self.pretrain_clips
+        if self.reward == "learned" and labels > clip_pairs * (clip_pairs - 1) // 2:
+            raise ConfigError(
+                f"--labels {labels} is impossible with {steps} steps: too few distinct clip pairs"
+            )
+        if self.reward == "learned" and self.pretrain_frac > 0 and self.pretrain_clips < 2:
+            raise ConfigError("--pretrain-clips must be >= 2 when --pretrain-frac > 0")
+        run_dir = self.run_dir or Path("results/runs") / (
+            f"{preset.name}-{self.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+        return ResolvedConfig(
+            train=dataclasses.replace(self, run_dir=run_dir),
+            preset=preset, env_id=preset.env_id, algo=algo, labels=labels, steps=steps,
+            n_envs=n_envs, run_dir=Path(run_dir),
+            update_every=self.update_every or max(1, steps // 40),
+            checkpoint_every=self.checkpoint_every or max(1, steps // 10),
+            log_every=self.log_every or max(1, steps // 100),
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A :class:`TrainConfig` merged with its preset: every value the run uses."""
+
+    train: TrainConfig
+    preset: EnvPreset
+    env_id: str
+    algo: str
+    labels: int
+    steps: int
+    n_envs: int
+    run_dir: Path
+    update_every: int
+    checkpoint_every: int
+    log_every: int
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``config.json`` holds (the CLI config plus the preset as used)."""
+        train = {k: (str(v) if isinstance(v, Path) else v)
+                 for k, v in dataclasses.asdict(self.train).items()}
+        preset = {k: (str(v) if isinstance(v, Path) else v)
+                  for k, v in dataclasses.asdict(self.preset).items()}
+        return {
+            "format": FORMAT, "version": VERSION, "train": train, "preset": preset,
+            "resolved": {
+                "env_id": self.env_id, "algo": self.algo, "labels": self.labels,
+                "steps": self.steps, "n_envs": self.n_envs, "update_every": self.update_every,
+                "checkpoint_every": self.checkpoint_every, "log_every": self.log_every,
+                "algo_kwargs": self.preset.algo_kwargs_for(self.algo, resolve=False),
+            },
+        }
+
+
+def load_run_config(run_dir: Path) -> TrainConfig:
+    """Read ``run_dir/config.json`` back into a :class:`TrainConfig` (for ``--resume``)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a prefrl run directory (no config.json)")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ConfigError(f"{path} is not a prefrl run config")
+    if int(doc.get("version", 0)) > VERSION:
+        raise ConfigError(f"{path} was written by a newer prefrl (version {doc['version']})")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    kw = {k: v for k, v in doc["train"].items() if k in fields}
+    if kw.get("run_dir") is not None:
+        kw["run_dir"] = Path(kw["run_dir"])
+    return TrainConfig(**kw)

@@ -1,0 +1,203 @@
+"""The preference-learning core, independent of any RL library.
+
+:class:`PreferenceLearner` owns one round of the loop: choose pairs from the candidate pool
+where the ensemble is unsure (per the label schedule), put them to the oracle, store the
+answers, and retrain the reward ensemble on everything in the label store. With a human oracle
+(``oracle=None``) questions are only queued in the store; answers arrive there from the GUI
+and are picked up at the next :meth:`PreferenceLearner.update`.
+
+>>> import gymnasium as gym, numpy as np, tempfile
+>>> from prefrl.rollouts import collect_clips
+>>> rng = np.random.default_rng(0)
+>>> env = gym.make("Pendulum-v1")
+>>> with tempfile.TemporaryDirectory() as d:
+...     learner = PreferenceLearner.create(env.observation_space, env.action_space,
+...         LearnerConfig(labels=20, total_steps=1000), f"{d}/labels.sqlite", oracle="perfect",
+...         clip_len=10, seed=0)
+...     for c in collect_clips(env, 40, 10, rng):
+...         _ = learner.buffer.add_clip(c)
+...     asked = learner.ask(env_step=0)
+...     metrics = learner.update(epochs=2)
+...     learner.store.close()
+>>> asked, metrics["labels"]
+(5, 5.0)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from prefrl.oracles import SyntheticOracle
+from prefrl.query import LabelSchedule, QuerySelector, make_selector
+from prefrl.reward import RewardEnsemble, RewardTrainer, TrainerConfig, return_correlation
+from prefrl.reward.trainer import TrainStats
+from prefrl.segments import SegmentBuffer
+from prefrl.store import LabelStore
+from prefrl.types import Clip
+
+
+@dataclass
+class LearnerConfig:
+    """Settings of the preference-learning side of a run."""
+
+    labels: int
+    total_steps: int
+    pretrain_frac: float = 0.25
+    schedule_tau: float = 2e6
+    selector: str = "disagreement"
+    oversample: int = 10
+    ensemble_size: int = 3
+    hidden: tuple[int, ...] = (64, 64)
+    pretrain_epochs: int = 100
+    update_epochs: int = 10
+    pool_capacity: int = 3000
+    norm_clips: int = 500
+    corr_clips: int = 300
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able settings."""
+        return asdict(self)
+
+
+class PreferenceLearner:
+    """Ask, store, retrain: the reward-learning half of the loop."""
+
+    def __init__(
+        self,
+        ensemble: RewardEnsemble,
+        trainer: RewardTrainer,
+        buffer: SegmentBuffer,
+        store: LabelStore,
+        schedule: LabelSchedule,
+        selector: QuerySelector,
+        oracle: SyntheticOracle | None,
+        config: LearnerConfig,
+        rng: np.random.Generator,
+    ) -> None:
+        self.ensemble, self.trainer, self.buffer, self.store = ensemble, trainer, buffer, store
+        self.schedule, self.selector, self.oracle = schedule, selector, oracle
+        self.config, self.rng = config, rng
+        self.last_stats: TrainStats | None = None
+        self.n_updates = 0
+        self.trained_on = -1  # label count at the last update
+
+    @classmethod
+    def create(
+        cls,
+        obs_space: gym.Space,
+        act_space: gym.Space,
+        config: LearnerConfig,
+        store_path: str | Path,
+        *,
+        oracle: str | None,
+        clip_len: int,
+        seed: int,
+        device: str | None = None,
+    ) -> PreferenceLearner:
+        """Build every part from settings. ``oracle``: a teacher preset name, or None (human)."""
+        seeds = np.random.SeedSequence(seed).spawn(4)
+        ensemble = RewardEnsemble.from_spaces(
+            obs_space, act_space, config.ensemble_size, seed=seed, device=device,
+            hidden=config.hidden,
+        )
+        trainer = RewardTrainer(ensemble, config.trainer, rng=np.random.default_rng(seeds[0]))
+        buffer = SegmentBuffer(clip_len, capacity=config.pool_capacity,
+                               rng=np.random.default_rng(seeds[1]))
+        schedule = LabelSchedule(config.labels, config.total_steps, config.pretrain_frac,
+                                 config.schedule_tau)
+        teacher = (None if oracle is None
+                   else SyntheticOracle(oracle, rng=np.random.default_rng(seeds[2])))
+        return cls(ensemble, trainer, buffer, LabelStore(store_path), schedule,
+                   make_selector(config.selector, config.oversample), teacher, config,
+                   np.random.default_rng(seeds[3]))
+
+    # ------------------------------------------------------------------ asking
+    def ask(self, env_step: int, n: int | None = None) -> int:
+        """Ask the labels the schedule says are due by ``env_step`` (or ``n``); return count."""
+        due = self.schedule.due(env_step, self.store.n_queries()) if n is None else n
+        if due <= 0 or len(self.buffer) < 2:
+            return 0
+        chosen = self.selector.choose(
+            self.buffer, due, self.ensemble, self.rng, exclude_keys=self.store.asked_keys()
+        )
+        if chosen:
+            hashes = [c.hash for p, _ in chosen for c in (p.left, p.right)]
+            self.buffer.update_scores(hashes, [s for _, s in chosen for _ in (0, 1)])
+        for pair, score in chosen:
+            qid = self.store.add_query(pair, self.selector.name, score, env_step)
+            if self.oracle is not None:
+                self.store.add_label(self.oracle.label(pair, query_id=qid))
+        return len(chosen)
+
+    # ------------------------------------------------------------------ training
+    def update(self, epochs: int | None = None) -> dict[str, float]:
+        """Retrain on all labels in the store; return metrics (empty if too few labels)."""
+        data = self.store.training_set()
+        out: dict[str, float] = {"labels": float(self.store.n_labels())}
+        if len(data) < 2:
+            return out
+        epochs = self.config.update_epochs if epochs is None else epochs
+        stats = self.trainer.train(data, epochs)
+        recent = self.buffer.recent(self.config.norm_clips)
+        if len(recent) >= 10:  # normalise on what the agent does now
+            self.ensemble.fit_normalisation(
+                np.concatenate([c.obs for c in recent]), np.concatenate([c.acts for c in recent])
+            )
+        self.last_stats = stats
+        self.n_updates += 1
+        self.trained_on = len(data)
+        out.update(stats.summary())
+        out.update(self.agreement())
+        return out
+
+    def agreement(self, clips: list[Clip] | None = None) -> dict[str, float]:
+        """Pearson / Spearman correlation of learned vs true returns on fresh clips."""
+        clips = self.buffer.recent(self.config.corr_clips) if clips is None else clips
+        if len(clips) < 3:
+            return {}
+        learned = self.ensemble.clip_returns(
+            np.stack([c.obs for c in clips]), np.stack([c.acts for c in clips])
+        ).mean(0)
+        agr = return_correlation(learned, np.array([c.true_return for c in clips]))
+        return {"reward/corr_pearson": agr.pearson, "reward/corr_spearman": agr.spearman}
+
+    def pretrain(self, clips: list[Clip]) -> dict[str, float]:
+        """Add random-policy clips, ask the pre-training share of labels and train on them."""
+        for c in clips:
+            self.buffer.add_clip(c)
+        t0 = time.perf_counter()
+        asked = self.ask(env_step=0)
+        metrics = self.update(self.config.pretrain_epochs)
+        metrics["pretrain/asked"] = float(asked)
+        metrics["pretrain/seconds"] = time.perf_counter() - t0
+        return metrics
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (torch tensors and plain data)."""
+        return {
+            "ensemble": self.ensemble.state_dict(),
+            "ensemble_configs": self.ensemble.member_configs(),
+            "trainer": self.trainer.state_dict(),
+            "oracle": None if self.oracle is None else self.oracle.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "n_updates": self.n_updates,
+            "trained_on": self.trained_on,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict` (the buffer is restored separately)."""
+        self.ensemble.load_state_dict(state["ensemble"])
+        self.trainer.load_state_dict(state["trainer"])
+        if self.oracle is not None and state["oracle"] is not None:
+            self.oracle.load_state_dict(state["oracle"])
+        self.rng.bit_generator.state = state["rng"]
+        self.n_updates = int(state["n_updates"])
+        self.trained_on = int(state["trained_on"])

@@ -1,0 +1,186 @@
+"""Which pairs to ask about, and when.
+
+*Selectors* score an oversampled set of candidate pairs and keep the best ``n``:
+:class:`RandomSelector`; :class:`DisagreementSelector` (variance of the members' P(right), the
+paper's choice); :class:`EntropySelector` (entropy of the ensemble's mean P(right)).
+The :class:`LabelSchedule` spends a label budget: a share before RL starts, then at a rate
+decaying as ``tau / (T + tau)`` in environment steps T (tau = 2e6 in the paper), scaled so that
+exactly the budget is spent by the last step.
+
+>>> s = LabelSchedule(total=100, total_steps=1_000_000, pretrain_frac=0.25)
+>>> s.target(0), s.target(1_000_000)
+(25, 100)
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Container, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from prefrl.reward.ensemble import RewardEnsemble
+from prefrl.types import ClipPair
+
+
+class PairSource(Protocol):
+    """Anything that can draw candidate pairs (``prefrl.segments.SegmentBuffer`` does)."""
+
+    def sample_pairs(
+        self, n: int, rng: np.random.Generator | None = None, exclude_keys: Container[str] = ()
+    ) -> list[ClipPair]:
+        """Up to ``n`` distinct pairs whose keys are not in ``exclude_keys``."""
+        ...
+
+
+def _stack(pairs: Sequence[ClipPair]) -> tuple[np.ndarray, ...]:
+    return (
+        np.stack([p.left.obs for p in pairs]), np.stack([p.left.acts for p in pairs]),
+        np.stack([p.right.obs for p in pairs]), np.stack([p.right.acts for p in pairs]),
+    )
+
+
+def member_p_right(ensemble: RewardEnsemble, pairs: Sequence[ClipPair]) -> np.ndarray:
+    """Every member's Bradley-Terry P(right is better), shape ``(K, len(pairs))``."""
+    lo, la, ro, ra = _stack(pairs)
+    ret_l = ensemble.clip_returns(lo, la)
+    ret_r = ensemble.clip_returns(ro, ra)
+    # normalisation shifts both clips equally; the difference is what matters
+    return 1.0 / (1.0 + np.exp(-(ret_r - ret_l)))
+
+
+class QuerySelector(ABC):
+    """Scores candidate pairs; higher = more worth asking."""
+
+    name: str = "base"
+
+    def __init__(self, oversample: int = 10) -> None:
+        if oversample < 1:
+            raise ValueError(f"oversample must be >= 1, got {oversample}")
+        self.oversample = oversample
+
+    @abstractmethod
+    def score(
+        self, pairs: Sequence[ClipPair], ensemble: RewardEnsemble, rng: np.random.Generator
+    ) -> np.ndarray:
+        """One score per pair."""
+
+    def select(
+        self, pairs: Sequence[ClipPair], n: int, ensemble: RewardEnsemble,
+        rng: np.random.Generator,
+    ) -> list[tuple[ClipPair, float]]:
+        """The ``n`` best-scoring pairs with their scores, best first."""
+        if n <= 0 or not pairs:
+            return []
+        scores = self.score(pairs, ensemble, rng)
+        order = np.argsort(-scores, kind="stable")[:n]
+        return [(pairs[i], float(scores[i])) for i in order]
+
+    def choose(
+        self, source: PairSource, n: int, ensemble: RewardEnsemble, rng: np.random.Generator,
+        exclude_keys: Container[str] = (),
+    ) -> list[tuple[ClipPair, float]]:
+        """Draw ``n * oversample`` candidates from ``source`` and keep the best ``n``."""
+        candidates = source.sample_pairs(n * self.oversample, rng, exclude_keys)
+        return self.select(candidates, n, ensemble, rng)
+
+
+class RandomSelector(QuerySelector):
+    """Uniformly random pairs (the baseline)."""
+
+    name = "random"
+
+    def __init__(self, oversample: int = 1) -> None:
+        super().__init__(oversample)
+
+    def score(self, pairs: Sequence[ClipPair], ensemble: RewardEnsemble,
+              rng: np.random.Generator) -> np.ndarray:
+        """Random scores."""
+        return rng.random(len(pairs))
+
+
+class DisagreementSelector(QuerySelector):
+    """Variance of the members' P(right): ask where the ensemble disagrees (the paper)."""
+
+    name = "disagreement"
+
+    def score(self, pairs: Sequence[ClipPair], ensemble: RewardEnsemble,
+              rng: np.random.Generator) -> np.ndarray:
+        """Variance across members."""
+        return member_p_right(ensemble, pairs).var(0)
+
+
+class EntropySelector(QuerySelector):
+    """Binary entropy of the ensemble's mean P(right): ask where the model is unsure."""
+
+    name = "entropy"
+
+    def score(self, pairs: Sequence[ClipPair], ensemble: RewardEnsemble,
+              rng: np.random.Generator) -> np.ndarray:
+        """Entropy in nats."""
+        p = np.clip(member_p_right(ensemble, pairs).mean(0), 1e-7, 1 - 1e-7)
+        return -(p * np.log(p) + (1 - p) * np.log(1 - p))
+
+
+SELECTORS: dict[str, type[QuerySelector]] = {
+    c.name: c for c in (RandomSelector, DisagreementSelector, EntropySelector)
+}
+
+
+def make_selector(name: str, oversample: int | None = None) -> QuerySelector:
+    """Selector by name (``random``, ``disagreement``, ``entropy``)."""
+    try:
+        cls = SELECTORS[name]
+    except KeyError:
+        known = ", ".join(SELECTORS)
+        raise ValueError(f"unknown query selector {name!r}; known: {known}") from None
+    return cls() if oversample is None else cls(oversample)
+
+
+@dataclass
+class LabelSchedule:
+    """Spend exactly ``total`` labels over ``total_steps`` environment steps.
+
+    ``target(T)`` is the number of labels that should have been asked by step T:
+    ``n_pre + (total - n_pre) * log(1 + T/tau) / log(1 + total_steps/tau)``, the integral of a
+    rate proportional to ``tau / (T + tau)``; it reaches ``total`` exactly at ``total_steps``.
+    """
+
+    total: int
+    total_steps: int
+    pretrain_frac: float = 0.25
+    tau: float = 2e6
+
+    def __post_init__(self) -> None:
+        if self.total < 0:
+            raise ValueError(f"label budget must be >= 0, got {self.total}")
+        if self.total_steps <= 0:
+            raise ValueError(f"total_steps must be > 0, got {self.total_steps}")
+        if not 0.0 <= self.pretrain_frac <= 1.0:
+            raise ValueError(f"pretrain_frac must be in [0, 1], got {self.pretrain_frac}")
+        if self.tau <= 0:
+            raise ValueError(f"tau must be > 0, got {self.tau}")
+
+    @property
+    def n_pretrain(self) -> int:
+        """Labels asked before RL starts."""
+        return int(round(self.total * self.pretrain_frac))
+
+    def target(self, step: int) -> int:
+        """Labels due in total by environment step ``step``."""
+        if step >= self.total_steps:
+            return self.total
+        frac = math.log1p(max(step, 0) / self.tau) / math.log1p(self.total_steps / self.tau)
+        return min(self.total, self.n_pretrain + int(math.floor((self.total - self.n_pretrain)
+                                                                 * frac)))
+
+    def due(self, step: int, asked: int) -> int:
+        """How many more labels to ask now, given ``asked`` so far."""
+        return max(0, self.target(step) - asked)
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able settings."""
+        return asdict(self)

@@ -1,0 +1,159 @@
+"""Reward networks: map one step ``(obs, action)`` to a scalar reward.
+
+Every network implements :class:`RewardNet`; the ensemble, loss and trainer only see that
+interface, so a CNN for pixels joins the same machinery as the MLP for vector observations.
+
+>>> import gymnasium as gym, torch
+>>> net = make_reward_net(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-2, 2, (1,)))
+>>> net(torch.zeros(5, 3), torch.zeros(5, 1)).shape
+torch.Size([5])
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+
+class RewardNet(nn.Module, ABC):
+    """Maps a batch of steps ``obs (N, *obs_shape)``, ``acts (N, *act_shape)`` to ``(N,)``."""
+
+    @abstractmethod
+    def forward(self, obs: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
+        """Per-step rewards, shape ``(N,)``."""
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able constructor arguments, to rebuild the net from a checkpoint."""
+        return {}
+
+
+def _act_encoding(act_space: gym.Space) -> tuple[str, int]:
+    if isinstance(act_space, gym.spaces.Box):
+        return "box", int(np.prod(act_space.shape))
+    if isinstance(act_space, gym.spaces.Discrete):
+        return "discrete", int(act_space.n)
+    raise ValueError(f"unsupported action space {act_space}")
+
+
+class MLPRewardNet(RewardNet):
+    """MLP on flattened observations and actions (one-hot for discrete actions).
+
+    The paper's MuJoCo predictor: two hidden layers of 64 units with leaky ReLU. Inputs are
+    standardised with fixed statistics set once from early data (:meth:`set_input_stats`).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_kind: str,
+        act_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        dropout: float = 0.0,
+        use_actions: bool = True,
+    ) -> None:
+        super().__init__()
+        if act_kind not in ("box", "discrete"):
+            raise ValueError(f"act_kind must be 'box' or 'discrete', got {act_kind!r}")
+        self.obs_dim, self.act_kind, self.act_dim = obs_dim, act_kind, act_dim
+        self.hidden, self.dropout, self.use_actions = list(hidden), dropout, use_actions
+        in_dim = obs_dim + (act_dim if use_actions else 0)
+        layers: list[nn.Module] = []
+        for h in hidden:
+            layers += [nn.Linear(in_dim, h), nn.LeakyReLU(0.01)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_dim = h
+        layers.append(nn.Linear(in_dim, 1))
+        self.body = nn.Sequential(*layers)
+        self.register_buffer("in_mean", torch.zeros(obs_dim + act_dim))
+        self.register_buffer("in_std", torch.ones(obs_dim + act_dim))
+        self.register_buffer("stats_set", torch.zeros((), dtype=torch.bool))
+
+    def _inputs(self, obs: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
+        n = obs.shape[0]
+        x = obs.reshape(n, -1).float()
+        if x.shape[1] != self.obs_dim:
+            raise ValueError(f"expected obs with {self.obs_dim} features, got {x.shape[1]}")
+        if self.act_kind == "discrete":
+            a = nn.functional.one_hot(acts.reshape(n).long(), self.act_dim).float()
+        else:
+            a = acts.reshape(n, -1).float()
+            if a.shape[1] != self.act_dim:
+                raise ValueError(f"expected actions with {self.act_dim} dims, got {a.shape[1]}")
+        return torch.cat([x, a], dim=1)
+
+    @torch.no_grad()
+    def set_input_stats(self, obs: torch.Tensor, acts: torch.Tensor) -> None:
+        """Fix the input standardisation from a sample of steps (done once, before training)."""
+        x = self._inputs(obs, acts)
+        self.in_mean.copy_(x.mean(0))
+        self.in_std.copy_(x.std(0).clamp_min(1e-3))
+        if self.act_kind == "discrete":  # leave one-hot inputs as they are
+            self.in_mean[self.obs_dim:] = 0.0
+            self.in_std[self.obs_dim:] = 1.0
+        self.stats_set.fill_(True)
+
+    def forward(self, obs: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
+        """Per-step rewards, shape ``(N,)``."""
+        x = (self._inputs(obs, acts) - self.in_mean) / self.in_std
+        if not self.use_actions:
+            x = x[:, : self.obs_dim]
+        return self.body(x).squeeze(-1)
+
+    @torch.no_grad()
+    def folded_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(W, b)`` per layer as float64 numpy, input standardisation folded into layer 1.
+
+        ``W`` is ``(in, out)``; hidden layers use leaky ReLU (slope 0.01). Used by the
+        ensemble's fused CPU inference path.
+        """
+        lin = [m for m in self.body if isinstance(m, nn.Linear)]
+        mean = self.in_mean.double().cpu().numpy()
+        std = self.in_std.double().cpu().numpy()
+        if not self.use_actions:
+            mean, std = mean[: self.obs_dim], std[: self.obs_dim]
+        w0 = lin[0].weight.double().cpu().numpy().T / std[:, None]
+        b0 = lin[0].bias.double().cpu().numpy() - mean @ w0
+        out = [(w0, b0)]
+        for layer in lin[1:]:
+            out.append((layer.weight.double().cpu().numpy().T, layer.bias.double().cpu().numpy()))
+        return out
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments."""
+        return {
+            "kind": "mlp", "obs_dim": self.obs_dim, "act_kind": self.act_kind,
+            "act_dim": self.act_dim, "hidden": self.hidden, "dropout": self.dropout,
+            "use_actions": self.use_actions,
+        }
+
+
+def make_reward_net(
+    obs_space: gym.Space, act_space: gym.Space, kind: str = "auto", **kwargs: Any
+) -> RewardNet:
+    """Build the default reward network for a pair of spaces.
+
+    ``kind="auto"`` picks the MLP for vector observations. Extra ``kwargs`` go to the net.
+    """
+    if kind == "auto":
+        kind = "cnn" if len(obs_space.shape or ()) == 3 else "mlp"
+    act_kind, act_dim = _act_encoding(act_space)
+    if kind == "mlp":
+        obs_dim = int(np.prod(obs_space.shape))
+        return MLPRewardNet(obs_dim, act_kind, act_dim, **kwargs)
+    raise ValueError(f"unknown reward net kind {kind!r} (available: mlp)")
+
+
+def net_from_config(cfg: dict[str, Any]) -> RewardNet:
+    """Rebuild a net from :meth:`RewardNet.config`."""
+    cfg = dict(cfg)
+    kind = cfg.pop("kind")
+    if kind == "mlp":
+        return MLPRewardNet(**cfg)
+    raise ValueError(f"unknown reward net kind {kind!r}")

@@ -1,0 +1,1 @@
+"""Stable-Baselines3 integration: the learned-reward VecEnv wrapper and the training callback."""

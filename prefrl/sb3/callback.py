@@ -1,0 +1,166 @@
+"""The SB3 callback that runs the preference side of the loop between rollouts.
+
+After every rollout it asks the labels the schedule says are due, retrains the reward model
+every ``update_every`` environment steps when new labels have arrived (from the synthetic
+teacher or from people in the GUI), writes a metrics row every ``log_every`` steps and a
+checkpoint every ``checkpoint_every`` steps. Reward training happens between rollouts, so every
+rollout is scored by one fixed reward model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from prefrl.learner import PreferenceLearner
+from prefrl.rundir import MetricsLog
+from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
+
+
+class PreferenceCallback(BaseCallback):
+    """Ask, retrain, log and checkpoint on a step schedule (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        learner: PreferenceLearner | None,
+        reward_env: LearnedRewardVecEnv,
+        metrics: MetricsLog,
+        total_steps: int,
+        update_every: int,
+        log_every: int,
+        checkpoint_every: int,
+        save_checkpoint: Callable[[dict[str, Any]], None],
+        state: dict[str, Any],
+        progress: bool = False,
+    ) -> None:
+        super().__init__()
+        self.learner, self.reward_env, self.metrics = learner, reward_env, metrics
+        self.total_steps = total_steps
+        self.update_every, self.log_every, self.checkpoint_every = (
+            update_every, log_every, checkpoint_every)
+        self.save_checkpoint = save_checkpoint
+        self.state = state  # counters that survive a resume (saved with every checkpoint)
+        self.state.setdefault("last_update", 0)
+        self.state.setdefault("last_log", 0)
+        self.state.setdefault("last_checkpoint", 0)
+        self.state.setdefault("wall_s", 0.0)
+        self.state.setdefault("reward_train_s", 0.0)
+        self.progress = progress
+        self._true: list[float] = []
+        self._learned: list[float] = []
+        self.all_true_returns: list[float] = []
+        self.last_reward_metrics: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+        self._wall0 = float(self.state["wall_s"])
+        self._pbar: Any = None
+        self._steps_at_log = 0
+        self._time_at_log = time.perf_counter()
+
+    # ------------------------------------------------------------------ helpers
+    def wall_s(self) -> float:
+        """Wall time of the run so far, resumed segments included."""
+        return self._wall0 + time.perf_counter() - self._t0
+
+    def _labels(self) -> int:
+        return 0 if self.learner is None else self.learner.store.n_labels()
+
+    def _set_progress(self) -> None:
+        if self._pbar is None:
+            return
+        self._pbar.n = min(self.num_timesteps, self.total_steps)
+        post = {"labels": self._labels()}
+        if self.all_true_returns:
+            post["true"] = f"{np.mean(self.all_true_returns[-10:]):.1f}"
+        if self.reward_env.learned_returns and self.learner is not None:
+            post["learned"] = f"{np.mean(list(self.reward_env.learned_returns)[-10:]):.1f}"
+        self._pbar.set_postfix(post, refresh=False)
+        self._pbar.refresh()
+
+    # ------------------------------------------------------------------ SB3 hooks
+    def _on_training_start(self) -> None:
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            self._pbar = tqdm(total=self.total_steps, initial=self.num_timesteps,
+                              unit="step", dynamic_ncols=True, mininterval=0.5)
+        self._steps_at_log = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            ep = info.get("episode")
+            if ep is not None:
+                self._true.append(float(ep["r"]))
+                self.all_true_returns.append(float(ep["r"]))
+                if "episode_learned_return" in info:
+                    self._learned.append(float(info["episode_learned_return"]))
+        if self._pbar is not None and self.n_calls % 256 == 0:
+            self._set_progress()
+        return True
+
+    def _on_rollout_end(self) -> None:
+        t = self.num_timesteps
+        s = self.state
+        final = t >= self.total_steps
+        if self.learner is not None:
+            self.learner.ask(t)
+            due = t - s["last_update"] >= self.update_every or final
+            if due and self._labels() != self.learner.trained_on:
+                t0 = time.perf_counter()
+                self.last_reward_metrics = self.learner.update()
+                s["reward_train_s"] += time.perf_counter() - t0
+                s["last_update"] = t
+                for k, v in self.last_reward_metrics.items():
+                    self.logger.record(k, v)
+        if t - s["last_log"] >= self.log_every or final:
+            self.log_row()
+        if t - s["last_checkpoint"] >= self.checkpoint_every and not final:
+            self.checkpoint()
+        self._set_progress()
+
+    def _on_training_end(self) -> None:
+        if self._pbar is not None:
+            self._set_progress()
+            self._pbar.close()
+
+    # ------------------------------------------------------------------ outputs
+    def log_row(self) -> dict[str, Any]:
+        """Write one metrics row (episodes finished since the last row)."""
+        t = self.num_timesteps
+        now = time.perf_counter()
+        fps = (t - self._steps_at_log) / max(now - self._time_at_log, 1e-9)
+        m = self.last_reward_metrics
+        row = {
+            "step": t, "wall_s": self.wall_s(),
+            "true_return": float(np.mean(self._true)) if self._true else None,
+            "learned_return": float(np.mean(self._learned)) if self._learned else None,
+            "episodes": len(self._true), "labels": self._labels(),
+            "queries": 0 if self.learner is None else self.learner.store.n_queries(),
+            "reward_val_acc": m.get("reward/val_acc"),
+            "reward_train_acc": m.get("reward/train_acc"),
+            "reward_val_loss": m.get("reward/val_loss"), "reward_l2": m.get("reward/l2"),
+            "corr_pearson": m.get("reward/corr_pearson"),
+            "corr_spearman": m.get("reward/corr_spearman"),
+            "fps": fps, "reward_infer_s": self.reward_env.reward_seconds,
+            "reward_train_s": self.state["reward_train_s"],
+        }
+        self.metrics.append(row)
+        if row["true_return"] is not None:
+            self.logger.record("rollout/true_ep_return", row["true_return"])
+        if row["learned_return"] is not None:
+            self.logger.record("rollout/learned_ep_return", row["learned_return"])
+        self.logger.record("prefrl/labels", row["labels"])
+        self._true, self._learned = [], []
+        self._steps_at_log, self._time_at_log = t, now
+        self.state["last_log"] = t
+        return row
+
+    def checkpoint(self) -> None:
+        """Save everything needed to resume from this step."""
+        self.state["last_checkpoint"] = self.num_timesteps
+        self.state["wall_s"] = self.wall_s()
+        self.save_checkpoint(self.state)

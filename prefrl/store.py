@@ -1,0 +1,669 @@
+"""SQLite-backed store of clips, queries and labels: one file per run, shared by processes.
+
+A trainer and a labelling GUI may use the same file at once (WAL mode, 30 s busy timeout).
+Every write is one transaction, so killing a process never loses a committed label. The schema
+is versioned (``meta.schema_version``) and upgraded on open by ``_MIGRATIONS``.
+
+Export format (:meth:`LabelStore.export`, read back by :meth:`LabelStore.import_`), no pickle:
+
+* ``labels.jsonl``: UTF-8, one JSON object per line. Line 1 is the header ``{"format":
+  "prefrl-labels", "version": FORMAT_VERSION, "schema_version", "exported_at", "n_queries",
+  "n_labels"}``; then ``{"type": "query", "id", "left", "right", "pair_key", "selector",
+  "score", "asked_at", "env_step", "status"}`` per query and ``{"type": "label", "id",
+  "query_id", "left", "right", "pair_key", "answer", "value", "source", "annotator",
+  "created_at", "response_time_s", "undone"}`` per label, in id order. ``left``/``right`` are
+  clip hashes; ``value`` is mu = P(right is better), null for a skip.
+* ``clips.npz``: a NumPy zip archive (``np.load(path, allow_pickle=False)``) with, per clip,
+  ``<hash>/obs``, ``<hash>/acts``, ``<hash>/true_rews`` and ``<hash>/rs_<name>`` for each
+  render-state array, and ``__index__``: a 0-d string array holding the JSON document
+  ``{"format": "prefrl-clips", "version": 1, "clips": [{"hash", "env_id", "source_run",
+  "step", "render_state": [names]}]}``. Hashes are recomputed and checked on import.
+
+>>> import tempfile, numpy as np
+>>> from prefrl.types import Answer, Clip, ClipPair, Label
+>>> def clip(v):
+...     return Clip(obs=np.full((4, 2), v, np.float32), acts=np.zeros((4, 1), np.float32),
+...                 true_rews=np.full(4, v, np.float32), env_id="demo")
+>>> with tempfile.TemporaryDirectory() as d, LabelStore(f"{d}/run.db") as store:
+...     qid = store.add_query(ClipPair(clip(0), clip(1)), selector="random", score=0.0)
+...     _ = store.add_label(Label(clip(0).hash, clip(1).hash, Answer.RIGHT, query_id=qid))
+...     ds = store.training_set()
+...     (len(ds), ds.left_obs.shape, float(ds.mu[0]), store.pending_queries())
+(1, (1, 4, 2), 1.0, [])
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, astuple, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prefrl.types import FORMAT_VERSION, Answer, Clip, ClipPair, Label, pair_key
+
+APPLICATION = "prefrl-labelstore"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+_DECODE_ERRORS = (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile,
+                  zlib.error)
+_LABEL_COLS = ('id, query_id, "left", "right", answer, source, annotator, created_at, '
+               "response_time_s, undone")
+_QUERY_COLS = 'id, "left", "right", pair_key, selector, score, asked_at, env_step, status'
+
+
+class StoreError(Exception):
+    """The label store (or an export) is missing, corrupt, foreign, too new or unusable."""
+
+
+class DuplicateQueryError(StoreError):
+    """The pair (in either order) was already asked."""
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    """A question put to a teacher, as stored; ``status`` is pending, answered or skipped."""
+
+    id: int
+    left: str
+    right: str
+    pair_key: str
+    selector: str
+    score: float
+    asked_at: float
+    env_step: int
+    status: str
+
+
+@dataclass(frozen=True, eq=False)
+class PreferenceDataset:
+    """Reward-model training data: N labelled pairs of equal-length clips (no skips).
+
+    ``*_obs`` are ``(N, T, *obs_shape)``, ``*_acts`` ``(N, T, *act_shape)``, ``mu`` ``(N,)``
+    float32 P(right is better), ``label_ids`` the labels' ids. Empty: arrays of shape ``(0,)``.
+    """
+
+    left_obs: np.ndarray
+    left_acts: np.ndarray
+    right_obs: np.ndarray
+    right_acts: np.ndarray
+    mu: np.ndarray
+    left_hashes: list[str]
+    right_hashes: list[str]
+    pair_keys: list[str]
+    label_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.mu)
+
+    def subset(self, idx: np.ndarray) -> PreferenceDataset:
+        """Return the pairs selected by integer indices or a boolean mask."""
+        idx = np.asarray(idx)
+        idx = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64).reshape(-1)
+        pick = [int(i) for i in idx]
+        return PreferenceDataset(
+            self.left_obs[idx], self.left_acts[idx], self.right_obs[idx], self.right_acts[idx],
+            self.mu[idx], [self.left_hashes[i] for i in pick],
+            [self.right_hashes[i] for i in pick], [self.pair_keys[i] for i in pick],
+            self.label_ids[idx])
+
+
+_SCHEMA_V1 = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE clips(hash TEXT PRIMARY KEY, env_id TEXT NOT NULL, source_run TEXT NOT NULL,
+  step INTEGER NOT NULL, length INTEGER NOT NULL, true_return REAL NOT NULL, data BLOB NOT NULL,
+  created_at REAL NOT NULL);
+CREATE TABLE queries(id INTEGER PRIMARY KEY AUTOINCREMENT,
+  "left" TEXT NOT NULL REFERENCES clips(hash), "right" TEXT NOT NULL REFERENCES clips(hash),
+  pair_key TEXT NOT NULL UNIQUE, selector TEXT NOT NULL, score REAL NOT NULL,
+  asked_at REAL NOT NULL, env_step INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'answered', 'skipped')));
+CREATE INDEX queries_status ON queries(status, id);
+CREATE TABLE labels(id INTEGER PRIMARY KEY AUTOINCREMENT, query_id INTEGER REFERENCES queries(id),
+  "left" TEXT NOT NULL REFERENCES clips(hash), "right" TEXT NOT NULL REFERENCES clips(hash),
+  pair_key TEXT NOT NULL,
+  answer TEXT NOT NULL CHECK (answer IN ('left', 'right', 'equal', 'skip')), value REAL,
+  source TEXT NOT NULL, annotator TEXT NOT NULL, created_at REAL NOT NULL,
+  response_time_s REAL, undone INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX labels_pair ON labels(pair_key);
+CREATE INDEX labels_annotator ON labels(annotator, undone, id);
+CREATE INDEX labels_query ON labels(query_id);
+"""
+
+
+def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
+    for stmt in _SCHEMA_V1.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    conn.execute("INSERT INTO meta(key, value) VALUES ('application', ?)", (APPLICATION,))
+
+
+# _MIGRATIONS[i] upgrades schema version i to i + 1 (0 = empty file) inside the opener's
+# transaction, which then records the new schema_version. Append; never edit old entries.
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+
+def _clip_arrays(clip: Clip) -> dict[str, np.ndarray]:
+    arrays = {"obs": clip.obs, "acts": clip.acts, "true_rews": clip.true_rews}
+    arrays.update({f"rs_{k}": v for k, v in clip.render_state.items()})
+    for k, a in arrays.items():
+        if a.dtype.hasobject:
+            raise ValueError(f"clip {clip.hash}: array {k!r} has object dtype; cannot store it")
+    return arrays
+
+
+def _make_clip(arrays: Mapping[str, np.ndarray], meta: tuple[str, str, int], expect: str,
+               where: str) -> Clip:
+    """Rebuild a clip from arrays and (env_id, source_run, step); check it hashes to expect."""
+    clip = Clip(obs=arrays["obs"], acts=arrays["acts"], true_rews=arrays["true_rews"],
+                env_id=str(meta[0]), source_run=str(meta[1]), step=int(meta[2]),
+                render_state={k[3:]: v for k, v in arrays.items() if k.startswith("rs_")})
+    if clip.hash != expect:
+        raise StoreError(f"clip {expect} in {where} is corrupt (its content hashes to {clip.hash})")
+    return clip
+
+
+def _label(row: tuple[Any, ...]) -> Label:
+    _, qid, left, right, answer, source, annotator, created_at, rt, _ = row
+    return Label(left, right, Answer(answer), source, annotator, created_at, rt, qid)
+
+
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class LabelStore:
+    """Clips, queries and labels of one run in one SQLite file (see the module docstring).
+
+    Thread-safe (one connection behind a lock) and shareable between processes.
+    ``check=False`` skips the ``PRAGMA quick_check`` integrity scan on open.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True, check: bool = True) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory, not a label store")
+        if not create and not self.path.exists():
+            raise StoreError(f"label store {self.path} does not exist (create=False)")
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open label store {self.path}: {e}") from e
+        try:
+            self._open(conn, check)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _open(self, conn: sqlite3.Connection, check: bool) -> None:
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            version = self._schema_version(conn)
+            res = [r[0] for r in conn.execute("PRAGMA quick_check")] if check else ["ok"]
+            if res != ["ok"]:
+                raise StoreError(f"label store {self.path} is corrupt (quick_check: "
+                                 f"{'; '.join(map(str, res[:3]))}); restore a backup or export")
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"label store {self.path} was written by a newer prefrl (schema "
+                                 f"{version} > {SCHEMA_VERSION}); upgrade prefrl")
+            deadline = time.monotonic() + BUSY_TIMEOUT_S
+            while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                try:  # switching mode ignores busy_timeout: retry while another opener holds it
+                    if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
+                        raise StoreError(f"cannot put label store {self.path} in WAL mode")
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
+            conn.execute("PRAGMA synchronous = FULL")
+            if version < SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")  # re-read: another process may have migrated
+                try:
+                    for i in range(self._schema_version(conn), SCHEMA_VERSION):
+                        _MIGRATIONS[i](conn)
+                        conn.execute("INSERT OR REPLACE INTO meta(key, value) "
+                                     "VALUES ('schema_version', ?)", (str(i + 1),))
+                    conn.execute("COMMIT")
+                finally:
+                    if conn.in_transaction:
+                        conn.rollback()
+        except sqlite3.DatabaseError as e:
+            raise self._db_error(e, "is not a readable SQLite label store (corrupt, truncated "
+                                    "or another kind of file)") from e
+
+    def _schema_version(self, conn: sqlite3.Connection) -> int:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return 0
+        foreign = StoreError(f"{self.path} is not a prefrl label store (no prefrl meta table)")
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError as e:
+            raise foreign from e
+        if meta.get("application") != APPLICATION:
+            raise foreign
+        try:
+            return int(meta["schema_version"])
+        except (KeyError, ValueError) as e:
+            raise StoreError(f"label store {self.path} has a bad schema_version") from e
+
+    def _db_error(self, e: sqlite3.DatabaseError, what: str) -> StoreError:
+        if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
+            return StoreError(f"label store {self.path} is locked by another process (waited "
+                              f"up to {BUSY_TIMEOUT_S:g} s): {e}")
+        return StoreError(f"label store {self.path} {what}: {e}")
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise StoreError(f"label store {self.path} is closed")
+            try:
+                yield self._conn
+            except sqlite3.DatabaseError as e:
+                raise self._db_error(e, "failed") from e
+
+    @contextmanager
+    def _tx(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """One transaction: IMMEDIATE (write lock up front) or DEFERRED (consistent reads)."""
+        with self._locked() as conn:
+            conn.execute(f"BEGIN {mode}")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            finally:
+                if conn.in_transaction:
+                    conn.rollback()
+
+    def _q(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        with self._locked() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the main file (best effort) and close; idempotent."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                conn.execute("PRAGMA busy_timeout = 2000")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass  # another process is busy with the file; the WAL stays valid
+            finally:
+                conn.close()
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def put_meta(self, key: str, value: str) -> None:
+        """Store run-level info (keys ``application`` and ``schema_version`` are reserved)."""
+        if key in ("application", "schema_version"):
+            raise ValueError(f"meta key {key!r} is reserved")
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, str(value)))
+
+    def get_meta(self, key: str) -> str | None:
+        """Return run-level info stored with :meth:`put_meta`, or None."""
+        rows = self._q("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    # -- clips -----------------------------------------------------------------------------
+    @staticmethod
+    def _insert_clip(conn: sqlite3.Connection, clip: Clip) -> bool:
+        if conn.execute("SELECT 1 FROM clips WHERE hash = ?", (clip.hash,)).fetchone():
+            return False  # skip compressing a clip that is already stored
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **_clip_arrays(clip))  # type: ignore[arg-type]
+        cur = conn.execute("INSERT OR IGNORE INTO clips VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
+            clip.hash, clip.env_id, clip.source_run, int(clip.step), clip.length,
+            clip.true_return, buf.getvalue(), time.time()))
+        return cur.rowcount == 1
+
+    def add_clip(self, clip: Clip) -> bool:
+        """Store a clip; False if it was already there."""
+        with self._tx() as conn:
+            return self._insert_clip(conn, clip)
+
+    def add_clips(self, clips: Iterable[Clip]) -> int:
+        """Store clips in one transaction; returns how many were new."""
+        with self._tx() as conn:
+            return sum(self._insert_clip(conn, c) for c in clips)
+
+    def _load_clips(self, conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str, Clip]:
+        want, out = list(dict.fromkeys(hashes)), {}
+        for i in range(0, len(want), 500):
+            chunk = want[i:i + 500]
+            for h, env_id, run, step, blob in conn.execute(
+                    "SELECT hash, env_id, source_run, step, data FROM clips WHERE hash IN "
+                    f"({','.join('?' * len(chunk))})", chunk):
+                try:
+                    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+                        arrays = {k: z[k] for k in z.files}
+                    out[h] = _make_clip(arrays, (env_id, run, step), h, str(self.path))
+                except _DECODE_ERRORS as e:
+                    raise StoreError(f"clip {h} in {self.path} is corrupt: {e!r}") from e
+        missing = [h for h in want if h not in out]
+        if missing:
+            raise KeyError(f"clip {missing[0]!r} is not in label store {self.path}"
+                           + (f" (nor are {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        return {h: out[h] for h in want}  # in the order asked
+
+    def get_clip(self, hash: str) -> Clip:
+        """Return the clip with this hash (KeyError if unknown, StoreError if corrupt)."""
+        return self.get_clips([hash])[0]
+
+    def get_clips(self, hashes: Iterable[str]) -> list[Clip]:
+        """Return clips in the order asked."""
+        hashes = list(hashes)
+        with self._tx("DEFERRED") as conn:
+            clips = self._load_clips(conn, hashes)
+        return [clips[h] for h in hashes]
+
+    def has_clip(self, hash: str) -> bool:
+        """Whether a clip with this hash is stored."""
+        return bool(self._q("SELECT 1 FROM clips WHERE hash = ?", (hash,)))
+
+    def clip_hashes(self) -> list[str]:
+        """Return the hashes of all clips, in insertion order."""
+        return [r[0] for r in self._q("SELECT hash FROM clips ORDER BY rowid")]
+
+    def n_clips(self) -> int:
+        """Count stored clips."""
+        return int(self._q("SELECT COUNT(*) FROM clips")[0][0])
+
+    # -- queries ---------------------------------------------------------------------------
+    def add_query(self, pair: ClipPair, selector: str, score: float, env_step: int = 0) -> int:
+        """Record that ``pair`` is asked, storing its clips; returns the query id.
+
+        Raises DuplicateQueryError if the pair was asked before (in either order).
+        """
+        if not math.isfinite(score):
+            raise ValueError(f"query score must be finite, got {score!r}")
+        with self._tx() as conn:
+            row = conn.execute("SELECT id FROM queries WHERE pair_key = ?", (pair.key,)).fetchone()
+            if row is not None:
+                raise DuplicateQueryError(f"pair {pair.key} was already asked (query {row[0]})")
+            self._insert_clip(conn, pair.left)
+            self._insert_clip(conn, pair.right)
+            return int(conn.execute(
+                f"INSERT INTO queries({_QUERY_COLS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                (pair.left.hash, pair.right.hash, pair.key, selector, float(score), time.time(),
+                 int(env_step))).lastrowid or 0)
+
+    def has_asked(self, key: str) -> bool:
+        """Whether the pair with this :func:`~prefrl.types.pair_key` was ever asked."""
+        return bool(self._q("SELECT 1 FROM queries WHERE pair_key = ?", (key,)))
+
+    def asked_keys(self) -> set[str]:
+        """Return the pair keys of all queries ever asked."""
+        return {r[0] for r in self._q("SELECT pair_key FROM queries")}
+
+    def queries(self, status: str | None = None, limit: int | None = None) -> list[QueryRecord]:
+        """Return queries (all, or those with one status), oldest first."""
+        where = "WHERE status = ?" if status else "WHERE ? IS NULL"
+        return [QueryRecord(*r) for r in self._q(
+            f"SELECT {_QUERY_COLS} FROM queries {where} ORDER BY id LIMIT ?",
+            (status, -1 if limit is None else int(limit)))]
+
+    def pending_queries(self, limit: int | None = None) -> list[QueryRecord]:
+        """Return unanswered queries, oldest first."""
+        return self.queries("pending", limit)
+
+    def n_queries(self) -> int:
+        """Count queries ever asked."""
+        return int(self._q("SELECT COUNT(*) FROM queries")[0][0])
+
+    # -- labels ----------------------------------------------------------------------------
+    @staticmethod
+    def _refresh_status(conn: sqlite3.Connection, query_id: int) -> None:
+        """Set a query's status from its live labels: answered > skipped > pending."""
+        real, n = conn.execute("SELECT COALESCE(SUM(answer != 'skip'), 0), COUNT(*) FROM labels "
+                               "WHERE query_id = ? AND undone = 0", (query_id,)).fetchone()
+        status = "answered" if real else "skipped" if n else "pending"
+        conn.execute("UPDATE queries SET status = ? WHERE id = ?", (status, query_id))
+
+    def _insert_label(self, conn: sqlite3.Connection, label: Label, undone: bool = False) -> int:
+        if not all(math.isfinite(x) for x in (label.created_at, label.response_time_s or 0.0)):
+            raise ValueError(f"label times must be finite, got {label!r}")
+        if conn.execute("SELECT COUNT(*) FROM clips WHERE hash IN (?, ?)",
+                        (label.left, label.right)).fetchone()[0] != 2:
+            raise StoreError(f"label for {label.key}: both clips must be in {self.path} first")
+        if label.query_id is not None:
+            row = conn.execute("SELECT pair_key FROM queries WHERE id = ?",
+                               (label.query_id,)).fetchone()
+            if row is None or row[0] != label.key:
+                raise StoreError(f"label for {label.key} names query {label.query_id}, which "
+                                 f"{'does not exist' if row is None else 'asked another pair'}")
+        cur = conn.execute(
+            f"INSERT INTO labels({_LABEL_COLS}, pair_key, value) "
+            "VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (label.query_id, label.left, label.right, label.answer.value, label.source,
+             label.annotator, float(label.created_at), label.response_time_s, int(undone),
+             label.key, label.mu))
+        if label.query_id is not None:
+            self._refresh_status(conn, label.query_id)
+        return int(cur.lastrowid or 0)
+
+    def add_label(self, label: Label) -> int:
+        """Store a label (its clips must be stored); marks its query answered or skipped."""
+        with self._tx() as conn:
+            return self._insert_label(conn, label)
+
+    def add_labels(self, labels: Iterable[Label]) -> list[int]:
+        """Store many labels in one transaction; returns their ids."""
+        with self._tx() as conn:
+            return [self._insert_label(conn, lab) for lab in labels]
+
+    def undo_last_label(self, annotator: str) -> Label | None:
+        """Mark ``annotator``'s latest live label undone and reopen its query; None if none."""
+        with self._tx() as conn:
+            row = conn.execute(f"SELECT {_LABEL_COLS} FROM labels WHERE annotator = ? AND "
+                               "undone = 0 ORDER BY id DESC LIMIT 1", (annotator,)).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE labels SET undone = 1 WHERE id = ?", (row[0],))
+            if row[1] is not None:
+                self._refresh_status(conn, row[1])
+            return _label(row)
+
+    def labels(self, include_skips: bool = True, include_undone: bool = False) -> list[Label]:
+        """Return labels in id order."""
+        return [lab for _, lab in self._labels(0, include_skips, include_undone)]
+
+    def labels_since(self, label_id: int, *, include_skips: bool = True) -> list[tuple[int, Label]]:
+        """Return live labels with id > ``label_id`` as (id, label), for a polling trainer.
+
+        Undos are not reported; watch :meth:`n_labels` or rebuild :meth:`training_set`.
+        """
+        return self._labels(label_id, include_skips, False)
+
+    def _labels(self, after: int, skips: bool, undone: bool) -> list[tuple[int, Label]]:
+        cond = ("" if skips else " AND answer != 'skip'") + ("" if undone else " AND undone = 0")
+        rows = self._q(f"SELECT {_LABEL_COLS} FROM labels WHERE id > ?{cond} ORDER BY id", (after,))
+        return [(r[0], _label(r)) for r in rows]
+
+    def n_labels(self, include_skips: bool = False) -> int:
+        """Count live (not undone) labels."""
+        cond = "" if include_skips else " AND answer != 'skip'"
+        return int(self._q(f"SELECT COUNT(*) FROM labels WHERE undone = 0{cond}")[0][0])
+
+    def training_set(self) -> PreferenceDataset:
+        """Return all live, non-skip labels with their clips' observations and actions."""
+        with self._tx("DEFERRED") as conn:
+            rows = conn.execute('SELECT id, "left", "right", pair_key, value FROM labels '
+                                "WHERE undone = 0 AND answer != 'skip' ORDER BY id").fetchall()
+            clips = self._load_clips(conn, [h for r in rows for h in r[1:3]])
+        if len(lengths := {c.length for c in clips.values()}) > 1:
+            raise StoreError(f"clips in {self.path} have different lengths {sorted(lengths)}; "
+                             "training needs equal-length clips")
+
+        def stack(col: int, attr: str) -> np.ndarray:
+            try:
+                return np.stack([getattr(clips[r[col]], attr) for r in rows]) if rows else \
+                    np.zeros((0,), np.float32)
+            except ValueError as e:
+                raise StoreError(f"clips in {self.path} disagree on {attr} shape: {e}") from e
+
+        return PreferenceDataset(
+            stack(1, "obs"), stack(1, "acts"), stack(2, "obs"), stack(2, "acts"),
+            np.array([r[4] for r in rows], np.float32), [r[1] for r in rows],
+            [r[2] for r in rows], [r[3] for r in rows], np.array([r[0] for r in rows], np.int64))
+
+    # -- export / import -------------------------------------------------------------------
+    def export(self, dir: str | Path) -> dict[str, int]:
+        """Write ``labels.jsonl`` and ``clips.npz`` into ``dir`` (one snapshot); return counts."""
+        out = Path(dir)
+        out.mkdir(parents=True, exist_ok=True)
+        with self._tx("DEFERRED") as conn:
+            queries = conn.execute(f"SELECT {_QUERY_COLS} FROM queries ORDER BY id").fetchall()
+            labels = conn.execute(f"SELECT {_LABEL_COLS} FROM labels ORDER BY id").fetchall()
+            hashes = [r[0] for r in conn.execute("SELECT hash FROM clips ORDER BY rowid")]
+
+            def write_clips(tmp: Path) -> None:
+                index = []
+                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                    for i in range(0, len(hashes), 64):  # stream: few clips in memory at once
+                        for h, c in self._load_clips(conn, hashes[i:i + 64]).items():
+                            index.append({"hash": h, "env_id": c.env_id, "source_run": c.source_run,
+                                          "step": c.step, "render_state": list(c.render_state)})
+                            for k, a in _clip_arrays(c).items():
+                                with zf.open(f"{h}/{k}.npy", "w", force_zip64=True) as f:
+                                    np.lib.format.write_array(f, a, allow_pickle=False)
+                    doc = {"format": "prefrl-clips", "version": FORMAT_VERSION, "clips": index}
+                    with zf.open("__index__.npy", "w", force_zip64=True) as f:
+                        np.lib.format.write_array(f, np.array(json.dumps(doc)), allow_pickle=False)
+
+            _write_atomic(out / "clips.npz", write_clips)
+        lines: list[dict[str, Any]] = [{
+            "format": "prefrl-labels", "version": FORMAT_VERSION, "schema_version": SCHEMA_VERSION,
+            "exported_at": time.time(), "n_queries": len(queries), "n_labels": len(labels)}]
+        lines += [{"type": "query", **asdict(QueryRecord(*r))} for r in queries]
+        for r in labels:
+            lab = _label(r)
+            lines.append({"type": "label", "id": r[0], "query_id": lab.query_id, "left": lab.left,
+                          "right": lab.right, "pair_key": lab.key, "answer": lab.answer.value,
+                          "value": lab.mu, "source": lab.source, "annotator": lab.annotator,
+                          "created_at": lab.created_at, "response_time_s": lab.response_time_s,
+                          "undone": bool(r[9])})
+        text = "".join(json.dumps(obj, allow_nan=False) + "\n" for obj in lines)
+        _write_atomic(out / "labels.jsonl", lambda tmp: tmp.write_text(text, "utf-8"))
+        return {"clips": len(hashes), "queries": len(queries), "labels": len(labels)}
+
+    def import_(self, dir: str | Path) -> dict[str, int]:
+        """Merge an :meth:`export` directory into this store in one transaction; return counts.
+
+        Clips already present and queries whose pair was already asked are kept as they are;
+        labels are appended unless one with the same (pair, annotator, created_at, answer) exists.
+        """
+        queries, labels = _read_labels_jsonl(Path(dir) / "labels.jsonl")
+        npz = Path(dir) / "clips.npz"
+        if not npz.is_file():
+            raise StoreError(f"export {npz} is missing")
+        n = dict.fromkeys(("clips_added", "clips_present", "queries_added", "queries_skipped",
+                           "labels_added", "labels_skipped"), 0)
+        try:
+            with np.load(npz, allow_pickle=False) as z, self._tx() as conn:
+                doc = json.loads(str(z["__index__"][()]))
+                if doc.get("format") != "prefrl-clips" or doc.get("version", 1e9) > FORMAT_VERSION:
+                    raise StoreError(f"{npz} is not a prefrl clips file of version <= "
+                                     f"{FORMAT_VERSION}")
+                for m in doc["clips"]:
+                    h = str(m["hash"])
+                    if conn.execute("SELECT 1 FROM clips WHERE hash = ?", (h,)).fetchone():
+                        n["clips_present"] += 1
+                        continue
+                    keys = ["obs", "acts", "true_rews"] + [f"rs_{k}" for k in m["render_state"]]
+                    clip = _make_clip({k: z[f"{h}/{k}"] for k in keys},
+                                      (m["env_id"], m["source_run"], m["step"]), h, str(npz))
+                    n["clips_added"] += self._insert_clip(conn, clip)
+                qmap: dict[int, int] = {}
+                for q in queries:
+                    row = conn.execute("SELECT id FROM queries WHERE pair_key = ?",
+                                       (q.pair_key,)).fetchone()
+                    n["queries_skipped" if row else "queries_added"] += 1
+                    qmap[q.id] = int(row[0] if row else conn.execute(
+                        f"INSERT INTO queries({_QUERY_COLS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        astuple(q)[1:]).lastrowid or 0)
+                for lab, undone in labels:
+                    if conn.execute("SELECT 1 FROM labels WHERE pair_key = ? AND annotator = ? AND "
+                                    "created_at = ? AND answer = ?", (lab.key, lab.annotator,
+                                    lab.created_at, lab.answer.value)).fetchone():
+                        n["labels_skipped"] += 1
+                        continue
+                    qid = None if lab.query_id is None else qmap.get(lab.query_id)
+                    self._insert_label(conn, replace(lab, query_id=qid), undone)
+                    n["labels_added"] += 1
+        except _DECODE_ERRORS as e:  # includes json.JSONDecodeError (a ValueError)
+            raise StoreError(f"export {npz} is corrupt or not a prefrl clips file: {e!r}") from e
+        return n
+
+
+def _read_labels_jsonl(path: Path) -> tuple[list[QueryRecord], list[tuple[Label, bool]]]:
+    """Parse and validate an exported ``labels.jsonl``: (queries, [(label, undone)])."""
+    try:
+        lines = [ln for ln in path.read_text("utf-8").splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise StoreError(f"cannot read export {path}: {e}") from e
+    queries: list[QueryRecord] = []
+    labels: list[tuple[Label, bool]] = []
+    for no, line in enumerate(lines, 1):
+        where = f"export {path}, line {no}"
+        try:
+            o = json.loads(line)
+            if no == 1:
+                if not isinstance(o, dict) or o.get("format") != "prefrl-labels":
+                    raise StoreError(f"{where}: not a prefrl labels file (bad header)")
+                if not isinstance(o.get("version"), int) or o["version"] > FORMAT_VERSION:
+                    raise StoreError(f"{where}: format version {o.get('version')!r} is not "
+                                     f"<= {FORMAT_VERSION}; upgrade prefrl")
+                header = o
+            elif o["type"] == "query":
+                if o["status"] not in ("pending", "answered", "skipped"):
+                    raise ValueError(f"bad status {o['status']!r}")
+                queries.append(QueryRecord(
+                    int(o["id"]), str(o["left"]), str(o["right"]), pair_key(o["left"], o["right"]),
+                    str(o["selector"]), float(o["score"]), float(o["asked_at"]),
+                    int(o["env_step"]), o["status"]))
+            elif o["type"] == "label":
+                rt, qid = o["response_time_s"], o["query_id"]
+                labels.append((Label(
+                    str(o["left"]), str(o["right"]), Answer(o["answer"]), str(o["source"]),
+                    str(o["annotator"]), float(o["created_at"]), None if rt is None else float(rt),
+                    None if qid is None else int(qid)), bool(o["undone"])))
+            else:
+                raise ValueError(f"unknown record type {o['type']!r}")
+        except (KeyError, TypeError, ValueError) as e:  # JSONDecodeError is a ValueError
+            raise StoreError(f"{where}: bad record ({e!r})") from e
+    if not lines:
+        raise StoreError(f"export {path} is empty")
+    for key, got in (("n_queries", len(queries)), ("n_labels", len(labels))):
+        if key in header and header[key] != got:
+            raise StoreError(f"export {path} is truncated or edited: its header says {key} = "
+                             f"{header[key]}, it holds {got}")
+    return queries, labels

@@ -1,0 +1,273 @@
+"""Wire the whole loop together: ``prefrl.train(config) -> RunResult``.
+
+>>> from prefrl import TrainConfig, train                                 # doctest: +SKIP
+>>> result = train(TrainConfig(env="Pendulum", labels=200, steps=60_000))  # doctest: +SKIP
+>>> result.true_return, result.reward_val_acc, result.run_dir             # doctest: +SKIP
+
+A run directory (see :mod:`prefrl.rundir`) holds everything; ``resume(run_dir)`` continues a
+run that was stopped or killed: the label store is the truth for labels and asked pairs, the
+latest checkpoint for the policy, reward model, optimisers, RNG states and counters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.utils import set_random_seed
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+from prefrl.config import ResolvedConfig, TrainConfig, load_run_config
+from prefrl.envs import make_env
+from prefrl.learner import LearnerConfig, PreferenceLearner
+from prefrl.rollouts import collect_clips
+from prefrl.rundir import MetricsLog, RunDir, load_npz, save_npz
+from prefrl.sb3.callback import PreferenceCallback
+from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv, RecordRenderState
+
+
+@dataclass
+class RunResult:
+    """Summary of a finished run (also written to ``<run>/result.json``)."""
+
+    run_dir: str
+    env_id: str
+    reward: str
+    algo: str
+    seed: int
+    steps: int
+    labels: int
+    true_return: float
+    """Mean true return of the last 10 training episodes."""
+    learned_return: float | None
+    reward_val_acc: float | None
+    corr_spearman: float | None
+    corr_pearson: float | None
+    wall_s: float
+    reward_train_s: float
+    reward_infer_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict."""
+        return dataclasses.asdict(self)
+
+
+ALGO_CLASSES = {"ppo": ("stable_baselines3", "PPO"), "a2c": ("stable_baselines3", "A2C"),
+                "trpo": ("sb3_contrib", "TRPO")}
+
+
+def algo_class(name: str) -> type[BaseAlgorithm]:
+    """SB3 / sb3-contrib class of an algorithm name."""
+    import importlib
+
+    mod, cls = ALGO_CLASSES[name]
+    return getattr(importlib.import_module(mod), cls)
+
+
+def provenance(command: str | None = None) -> dict[str, Any]:
+    """Git commit, machine and date, for results that must say where they came from."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
+                                  cwd=Path(__file__).parent).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {
+        "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain")),
+        "command": command, "machine": platform.node(), "platform": platform.platform(),
+        "python": platform.python_version(), "torch": torch.__version__,
+        "cpu_count": __import__("os").cpu_count(), "cuda": torch.cuda.is_available(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def make_vec_env(rc: ResolvedConfig, seed: int) -> VecEnv:
+    """``n_envs`` copies of the preset's fixed-horizon env, with Monitor on the true reward."""
+    def thunk(i: int) -> Any:
+        return lambda: Monitor(RecordRenderState(make_env(rc.preset, seed=seed + i)))
+    return DummyVecEnv([thunk(i) for i in range(rc.n_envs)])
+
+
+class _Run:
+    """One run's objects; built fresh or from a checkpoint."""
+
+    def __init__(self, rc: ResolvedConfig, command: str | None) -> None:
+        self.rc, self.cfg = rc, rc.train
+        self.rd = RunDir(rc.run_dir)
+        self.command = command
+
+    def build(self, resuming: bool) -> None:
+        rc, cfg = self.rc, self.cfg
+        if cfg.torch_threads:
+            torch.set_num_threads(cfg.torch_threads)
+        set_random_seed(cfg.seed)
+        venv = make_vec_env(rc, cfg.seed)
+        self.learner: PreferenceLearner | None = None
+        buffer = None
+        if cfg.reward == "learned":
+            hidden = tuple(rc.preset.reward_model.get("hidden", (64, 64)))
+            lc = LearnerConfig(
+                labels=rc.labels, total_steps=rc.steps, pretrain_frac=cfg.pretrain_frac,
+                selector=cfg.selector, oversample=cfg.oversample,
+                ensemble_size=cfg.ensemble_size, hidden=hidden,
+                pretrain_epochs=cfg.pretrain_epochs, update_epochs=cfg.update_epochs,
+            )
+            self.learner = PreferenceLearner.create(
+                venv.observation_space, venv.action_space, lc, self.rd.store_path,
+                oracle=None if cfg.oracle == "human" else cfg.oracle,
+                clip_len=rc.preset.clip_len, seed=cfg.seed,
+                device=None if cfg.device == "auto" else cfg.device,
+            )
+            buffer = self.learner.buffer
+        self.reward_env = LearnedRewardVecEnv(
+            venv, None if self.learner is None else self.learner.ensemble, buffer,
+            env_id=rc.env_id, mode=cfg.reward, source_run=rc.run_dir.name,
+        )
+        env: VecEnv = self.reward_env
+        kwargs = rc.preset.algo_kwargs_for(rc.algo)
+        if rc.preset.normalize_obs_for(rc.algo):
+            env = VecNormalize(env, norm_obs=True, norm_reward=True,
+                               gamma=kwargs.get("gamma", 0.99))
+        self.env = env
+        cls = algo_class(rc.algo)
+        ckpt = self.rd.latest_checkpoint() if resuming else None
+        tb = str(self.rd.tb_path) if cfg.tensorboard else None
+        self.state: dict[str, Any] = {}
+        if ckpt is None:
+            self.model = cls("MlpPolicy", env, seed=cfg.seed, device="cpu", verbose=0,
+                             tensorboard_log=tb, **kwargs)
+        else:
+            self._load(ckpt, cls, tb)
+
+    def _load(self, ckpt: Path, cls: type[BaseAlgorithm], tb: str | None) -> None:
+        self.state = json.loads((ckpt / "state.json").read_text())
+        self.model = cls.load(ckpt / "policy.zip", env=self.env, device="cpu",
+                              tensorboard_log=tb)
+        if isinstance(self.env, VecNormalize) and (ckpt / "vecnorm.npz").exists():
+            v = load_npz(ckpt / "vecnorm.npz")
+            self.env.obs_rms.mean, self.env.obs_rms.var = v["obs_mean"], v["obs_var"]
+            self.env.obs_rms.count = float(v["obs_count"])
+            self.env.ret_rms.mean, self.env.ret_rms.var = v["ret_mean"], v["ret_var"]
+            self.env.ret_rms.count = float(v["ret_count"])
+        if self.learner is not None:
+            self.learner.load_state_dict(torch.load(ckpt / "learner.pt", weights_only=False))
+            self.learner.buffer.load_state_dict(load_npz(ckpt / "buffer.npz"))
+        self.reward_env.reward_seconds = float(self.state.get("reward_infer_s", 0.0))
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        tmp = self.rd.begin_checkpoint()
+        self.model.save(tmp / "policy.zip")
+        if isinstance(self.env, VecNormalize):
+            e = self.env
+            save_npz(tmp / "vecnorm.npz", {
+                "obs_mean": e.obs_rms.mean, "obs_var": e.obs_rms.var, "obs_count": e.obs_rms.count,
+                "ret_mean": e.ret_rms.mean, "ret_var": e.ret_rms.var, "ret_count": e.ret_rms.count,
+            })
+        if self.learner is not None:
+            torch.save(self.learner.state_dict(), tmp / "learner.pt")
+            save_npz(tmp / "buffer.npz", self.learner.buffer.state_dict())
+        state = dict(state, num_timesteps=int(self.model.num_timesteps),
+                     reward_infer_s=self.reward_env.reward_seconds, time=time.time())
+        (tmp / "state.json").write_text(json.dumps(state))
+        self.rd.commit_checkpoint(tmp)
+
+    def pretrain(self) -> None:
+        """Labels on random-policy clips before RL starts (skipped when already done)."""
+        if self.learner is None or self.cfg.pretrain_frac <= 0 or self.state:
+            return
+        env = make_env(self.rc.preset, seed=self.cfg.seed + 10_000)
+        per_ep = max(4, self.rc.preset.horizon // self.rc.preset.clip_len // 2)
+        clips = collect_clips(env, self.cfg.pretrain_clips, self.rc.preset.clip_len,
+                              np.random.default_rng(self.cfg.seed + 10_000),
+                              clips_per_episode=per_ep, source_run=f"{self.rc.run_dir.name}:random")
+        env.close()
+        self.pretrain_metrics = self.learner.pretrain(clips)
+
+    def run(self) -> RunResult:
+        rc = self.rc
+        metrics = MetricsLog(self.rd.metrics_path)
+        start_step = int(self.state.get("num_timesteps", 0))
+        if self.state:
+            metrics.truncate_after(start_step)
+        t0 = time.perf_counter()
+        self.pretrain()
+        if not self.state:
+            self.state = {"wall_s": time.perf_counter() - t0}
+        self.callback = PreferenceCallback(
+            learner=self.learner, reward_env=self.reward_env, metrics=metrics,
+            total_steps=rc.steps, update_every=rc.update_every, log_every=rc.log_every,
+            checkpoint_every=rc.checkpoint_every, save_checkpoint=self.save_checkpoint,
+            state=self.state, progress=self.cfg.progress,
+        )
+        if self.learner is not None and self.learner.n_updates:
+            self.callback.last_reward_metrics = dict(getattr(self, "pretrain_metrics", {}))
+        remaining = rc.steps - start_step
+        if remaining > 0:
+            self.model.learn(total_timesteps=remaining, callback=self.callback,
+                             reset_num_timesteps=start_step == 0, tb_log_name="sb3",
+                             progress_bar=False)
+        self.callback.checkpoint()
+        return self.result()
+
+    def result(self) -> RunResult:
+        cb, m = self.callback, self.callback.last_reward_metrics
+        true = cb.all_true_returns[-10:]
+        learned = list(self.reward_env.learned_returns)[-10:]
+        res = RunResult(
+            run_dir=str(self.rd.path), env_id=self.rc.env_id, reward=self.cfg.reward,
+            algo=self.rc.algo, seed=self.cfg.seed, steps=int(self.model.num_timesteps),
+            labels=0 if self.learner is None else self.learner.store.n_labels(),
+            true_return=float(np.mean(true)) if true else float("nan"),
+            learned_return=float(np.mean(learned)) if learned and self.learner else None,
+            reward_val_acc=m.get("reward/val_acc"), corr_spearman=m.get("reward/corr_spearman"),
+            corr_pearson=m.get("reward/corr_pearson"), wall_s=cb.wall_s(),
+            reward_train_s=float(self.state.get("reward_train_s", 0.0)),
+            reward_infer_s=self.reward_env.reward_seconds,
+        )
+        self.rd.write_json(self.rd.result_path,
+                           {**res.as_dict(), "provenance": provenance(self.command)})
+        return res
+
+    def close(self) -> None:
+        if getattr(self, "env", None) is not None:
+            self.env.close()
+        if getattr(self, "learner", None) is not None:
+            self.learner.store.close()  # type: ignore[union-attr]
+        self.rd.unlock()
+
+
+def _execute(rc: ResolvedConfig, resuming: bool, command: str | None) -> RunResult:
+    run = _Run(rc, command)
+    if not resuming:
+        run.rd.create()
+    run.rd.lock()
+    try:
+        if not resuming:
+            run.rd.write_json(run.rd.config_path,
+                              {**rc.to_json(), "provenance": provenance(command)})
+        run.build(resuming)
+        return run.run()
+    finally:
+        run.close()
+
+
+def train(config: TrainConfig, command: str | None = None) -> RunResult:
+    """Run a new training run to the end and return its summary."""
+    return _execute(config.resolve(), resuming=False, command=command)
+
+
+def resume(run_dir: str | Path, command: str | None = None) -> RunResult:
+    """Continue a stopped or killed run from its latest checkpoint (or from its start)."""
+    cfg = load_run_config(Path(run_dir))
+    cfg = dataclasses.replace(cfg, run_dir=Path(run_dir))
+    return _execute(cfg.resolve(), resuming=True, command=command)
