@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import tyro
+
 USAGE = """usage: prefrl COMMAND [OPTIONS]
 
 commands:
@@ -30,7 +32,7 @@ commands:
 class ExportArgs:
     """Export a run's label store as labels.jsonl + clips.npz (no pickle)."""
 
-    run_dir: Path
+    run_dir: tyro.conf.Positional[Path]
     """The run directory (or a .sqlite label store)."""
     out: Path | None = None
     """Output folder (default: <run_dir>/export)."""
@@ -42,8 +44,6 @@ def _fail(msg: str) -> int:
 
 
 def _train(args: list[str], command: str) -> int:
-    import tyro
-
     from prefrl.config import TrainConfig
 
     if "--resume" in args:
@@ -76,8 +76,6 @@ def _print_result(res: dict) -> None:
 
 
 def _export(args: list[str]) -> int:
-    import tyro
-
     from prefrl.store import LabelStore
 
     a = tyro.cli(ExportArgs, args=args, prog="prefrl export", description=ExportArgs.__doc__)

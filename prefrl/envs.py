@@ -348,7 +348,7 @@ def _route_mujoco_warnings() -> None:
     import mujoco
 
     if mujoco.get_mju_user_warning() is None:
-        mujoco.set_mju_user_warning(lambda msg: _log.warning("MuJoCo: %s", msg))
+        mujoco.set_mju_user_warning(lambda msg: _log.debug("MuJoCo: %s", msg))
 
 
 def _make_inner(env_id: str, render_mode: str | None = None) -> gymnasium.Env:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from scipy.special import expit
 
 from prefrl.reward.ensemble import RewardEnsemble
 from prefrl.types import ClipPair
@@ -49,7 +50,7 @@ def member_p_right(ensemble: RewardEnsemble, pairs: Sequence[ClipPair]) -> np.nd
     ret_l = ensemble.clip_returns(lo, la)
     ret_r = ensemble.clip_returns(ro, ra)
     # normalisation shifts both clips equally; the difference is what matters
-    return 1.0 / (1.0 + np.exp(-(ret_r - ret_l)))
+    return expit(ret_r - ret_l)
 
 
 class QuerySelector(ABC):

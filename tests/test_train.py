@@ -1,0 +1,162 @@
+"""End-to-end: a tiny real run, kill -9 and resume, the CLI's error handling, export."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prefrl.config import ConfigError, TrainConfig
+from prefrl.store import LabelStore
+
+PY = sys.executable
+TINY = ["--env", "Pendulum", "--steps", "6000", "--labels", "30", "--pretrain-clips", "40",
+        "--pretrain-epochs", "5", "--update-epochs", "2", "--no-progress", "--no-tensorboard",
+        "--torch-threads", "1", "--n-envs", "1"]
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([PY, "-m", "prefrl.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def metrics(run):
+    with (run / "metrics.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_run_writes_a_complete_run_directory(tmp_path):
+    from prefrl.train import train
+
+    run = tmp_path / "run"
+    res = train(TrainConfig(env="Pendulum", steps=4096, labels=20, pretrain_clips=30,
+                            pretrain_epochs=5, update_epochs=2, progress=False, tensorboard=False,
+                            torch_threads=1, run_dir=run, seed=3))
+    assert res.steps == 4096 and res.labels == 20
+    assert res.reward_val_acc is not None and res.corr_spearman is not None
+    for f in ("config.json", "labels.sqlite", "metrics.csv", "result.json",
+              "checkpoint/policy.zip", "checkpoint/learner.pt", "checkpoint/buffer.npz",
+              "checkpoint/state.json"):
+        assert (run / f).exists(), f
+    rows = metrics(run)
+    assert rows and rows[-1]["step"] == "4096" and rows[-1]["labels"] == "20"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["resolved"]["env_id"] == "Pendulum-v1" and cfg["provenance"]["git_commit"] != ""
+    with LabelStore(run / "labels.sqlite") as store:
+        keys = [q.pair_key for q in store.queries()]
+        assert len(keys) == len(set(keys)) == 20
+
+
+def test_true_reward_baseline_uses_the_same_pipeline(tmp_path):
+    from prefrl.train import train
+
+    res = train(TrainConfig(env="Pendulum", steps=2048, reward="true", progress=False,
+                            tensorboard=False, torch_threads=1, run_dir=tmp_path / "t"))
+    assert res.labels == 0 and res.learned_return is None and res.true_return < 0
+    assert not (tmp_path / "t" / "labels.sqlite").exists()
+
+
+def test_killed_run_resumes_without_losing_or_repeating_labels(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([PY, "-m", "prefrl.cli", "train", *TINY, "--run-dir", str(run),
+                             "--checkpoint-every", "1024"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    state = run / "checkpoint" / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if state.exists():
+            try:
+                if json.loads(state.read_text())["num_timesteps"] >= 2048:
+                    break
+            except (json.JSONDecodeError, KeyError):
+                pass
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with LabelStore(run / "labels.sqlite") as store:
+        labels_at_kill = store.n_labels()
+    assert 0 < labels_at_kill < 30
+    rows_at_kill = len(metrics(run))
+
+    # a second process may not drive the same run at the same time, nor start over it
+    again = cli("train", *TINY, "--run-dir", str(run))
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+    res = cli("train", "--resume", str(run))
+    assert res.returncode == 0, res.stderr
+    with LabelStore(run / "labels.sqlite") as store:
+        keys = [q.pair_key for q in store.queries()]
+        assert store.n_labels() == 30  # the budget, exactly
+        assert len(keys) == len(set(keys)) == 30  # no pair asked twice
+    steps = [int(r["step"]) for r in metrics(run)]
+    assert steps == sorted(set(steps)) and steps[-1] == 6144  # the curve continues, no repeats
+    assert len(steps) >= rows_at_kill - 2
+    assert json.loads((run / "result.json").read_text())["labels"] == 30
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--env", "Atlantis9000"], "unknown env 'Atlantis9000'; known: Ant"),
+    (["--labels", "1"], "too few to learn"),
+    (["--oracle", "psychic"], "unknown oracle 'psychic'"),
+    (["--steps", "50", "--labels", "100000", "--pretrain-clips", "3"], "impossible"),
+])
+def test_cli_user_errors_are_one_line_without_traceback(args, message, tmp_path):
+    r = cli("train", *args, "--run-dir", str(tmp_path / "x"))
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0
+
+
+def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
+    r = cli("train", "--resume", str(tmp_path))
+    assert r.returncode == 2 and "not a prefrl run directory" in r.stderr
+    (tmp_path / "config.json").write_text("{broken")
+    r = cli("train", "--resume", str(tmp_path))
+    assert r.returncode == 2 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_corrupt_label_store_is_a_clear_error(tmp_path):
+    from prefrl.train import train
+
+    run = tmp_path / "run"
+    train(TrainConfig(env="Pendulum", steps=1024, labels=10, pretrain_clips=20,
+                      pretrain_epochs=2, progress=False, tensorboard=False, run_dir=run))
+    (run / "labels.sqlite").write_bytes(b"this is not sqlite at all" * 100)
+    for f in run.glob("labels.sqlite-*"):
+        f.unlink()
+    r = cli("train", "--resume", str(run))
+    assert r.returncode == 2 and "labels.sqlite" in r.stderr and "Traceback" not in r.stderr
+    r = cli("export", str(run))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_export_writes_portable_files(tmp_path):
+    from prefrl.train import train
+
+    run = tmp_path / "run"
+    train(TrainConfig(env="Pendulum", steps=1024, labels=10, pretrain_clips=20,
+                      pretrain_epochs=2, progress=False, tensorboard=False, run_dir=run))
+    r = cli("export", str(run), "--out", str(tmp_path / "exp"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "exp" / "labels.jsonl").exists() and (tmp_path / "exp" / "clips.npz").exists()
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="pretrain-frac"):
+        TrainConfig(pretrain_frac=2.0).resolve()
+    assert TrainConfig(env="halfcheetah").resolve().env_id == "HalfCheetah-v5"
+
+
+def test_help_explains_every_option():
+    r = cli("train", "--help")
+    assert r.returncode == 0
+    from dataclasses import fields
+
+    for f in fields(TrainConfig):
+        assert "--" + f.name.replace("_", "-") in r.stdout, f.name
