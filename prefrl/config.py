@@ -23,6 +23,13 @@ FORMAT = "prefrl-run-config"
 VERSION = 1
 
 
+PREFERENCE_DEFAULTS: dict[str, Any] = {
+    "oversample": 10, "pretrain_frac": 0.25, "pretrain_clips": 400, "ensemble_size": 3,
+    "update_epochs": 10, "pretrain_epochs": 100,
+}
+"""Preference-learning settings used when neither the CLI nor the preset's [preference] says."""
+
+
 class ConfigError(ValueError):
     """A run configuration that cannot work (message is one line, meant for users)."""
 
@@ -52,20 +59,21 @@ class TrainConfig:
     """Parallel environments (default: what the preset's hyper-parameters assume)."""
     selector: Literal["disagreement", "entropy", "random"] = "disagreement"
     """How pairs are chosen among the oversampled candidates."""
-    oversample: int = 10
-    """Candidates drawn per label asked."""
-    pretrain_frac: float = 0.25
-    """Share of the label budget asked on random-policy clips before RL starts."""
-    pretrain_clips: int = 400
-    """Random-policy clips collected for the pre-training labels."""
-    ensemble_size: int = 3
-    """Reward-model ensemble members."""
+    oversample: int | None = None
+    """Candidates drawn per label asked (default 10)."""
+    pretrain_frac: float | None = None
+    """Share of the label budget asked on random-policy clips before RL starts (default: the
+    preset's, else 0.25)."""
+    pretrain_clips: int | None = None
+    """Random-policy clips collected for the pre-training labels (default 400)."""
+    ensemble_size: int | None = None
+    """Reward-model ensemble members (default 3)."""
     update_every: int | None = None
     """Environment steps between reward-model updates (default: steps / 40)."""
-    update_epochs: int = 10
-    """Epochs per reward-model update."""
-    pretrain_epochs: int = 100
-    """Epochs of the reward-model pre-training on the first labels."""
+    update_epochs: int | None = None
+    """Epochs per reward-model update (default 10)."""
+    pretrain_epochs: int | None = None
+    """Epochs of the reward-model pre-training on the first labels (default 100)."""
     checkpoint_every: int | None = None
     """Environment steps between checkpoints (default: steps / 10)."""
     log_every: int | None = None
@@ -93,6 +101,9 @@ class TrainConfig:
             raise ConfigError(f"unknown oracle {self.oracle!r}; known: {known}")
         if self.selector not in SELECTORS:
             raise ConfigError(f"unknown selector {self.selector!r}; known: {', '.join(SELECTORS)}")
+        pref = dict(PREFERENCE_DEFAULTS)
+        pref.update({k: v for k, v in getattr(preset, "preference", {}).items() if k in pref})
+        pref.update({k: getattr(self, k) for k in pref if getattr(self, k) is not None})
         labels = preset.labels if self.labels is None else self.labels
         steps = preset.steps if self.steps is None else self.steps
         n_envs = self.n_envs or preset.n_envs_for(algo)
@@ -102,16 +113,18 @@ class TrainConfig:
             raise ConfigError(f"--labels must be >= 0, got {labels}")
         if self.reward == "learned" and labels < 2:
             raise ConfigError(f"--labels {labels} is too few to learn a reward (need >= 2)")
-        if not 0.0 <= self.pretrain_frac <= 1.0:
-            raise ConfigError(f"--pretrain-frac must be in [0, 1], got {self.pretrain_frac}")
-        if self.ensemble_size < 1 or self.oversample < 1 or n_envs < 1:
+        if not 0.0 <= pref["pretrain_frac"] <= 1.0:
+            raise ConfigError(f"--pretrain-frac must be in [0, 1], got {pref['pretrain_frac']}")
+        if min(pref["ensemble_size"], pref["oversample"], n_envs) < 1:
             raise ConfigError("--ensemble-size, --oversample and --n-envs must be >= 1")
-        clip_pairs = steps // preset.clip_len + self.pretrain_clips
+        if min(pref["update_epochs"], pref["pretrain_epochs"]) < 0:
+            raise ConfigError("--update-epochs and --pretrain-epochs must be >= 0")
+        clip_pairs = steps // preset.clip_len + pref["pretrain_clips"]
         if self.reward == "learned" and labels > clip_pairs * (clip_pairs - 1) // 2:
             raise ConfigError(
                 f"--labels {labels} is impossible with {steps} steps: too few distinct clip pairs"
             )
-        if self.reward == "learned" and self.pretrain_frac > 0 and self.pretrain_clips < 2:
+        if self.reward == "learned" and pref["pretrain_frac"] > 0 and pref["pretrain_clips"] < 2:
             raise ConfigError("--pretrain-clips must be >= 2 when --pretrain-frac > 0")
         run_dir = self.run_dir or Path("results/runs") / (
             f"{preset.name}-{self.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -123,6 +136,7 @@ class TrainConfig:
             update_every=self.update_every or max(1, steps // 40),
             checkpoint_every=self.checkpoint_every or max(1, steps // 10),
             log_every=self.log_every or max(1, steps // 100),
+            **pref,
         )
 
 
@@ -141,6 +155,12 @@ class ResolvedConfig:
     update_every: int
     checkpoint_every: int
     log_every: int
+    oversample: int
+    pretrain_frac: float
+    pretrain_clips: int
+    ensemble_size: int
+    update_epochs: int
+    pretrain_epochs: int
 
     def to_json(self) -> dict[str, Any]:
         """What ``config.json`` holds (the CLI config plus the preset as used)."""
@@ -154,6 +174,7 @@ class ResolvedConfig:
                 "env_id": self.env_id, "algo": self.algo, "labels": self.labels,
                 "steps": self.steps, "n_envs": self.n_envs, "update_every": self.update_every,
                 "checkpoint_every": self.checkpoint_every, "log_every": self.log_every,
+                **{k: getattr(self, k) for k in PREFERENCE_DEFAULTS},
                 "algo_kwargs": self.preset.algo_kwargs_for(self.algo, resolve=False),
             },
         }

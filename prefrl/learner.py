@@ -53,7 +53,7 @@ class LearnerConfig:
     selector: str = "disagreement"
     oversample: int = 10
     ensemble_size: int = 3
-    hidden: tuple[int, ...] = (64, 64)
+    net_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrain_epochs: int = 100
     update_epochs: int = 10
     pool_capacity: int = 3000
@@ -105,7 +105,7 @@ class PreferenceLearner:
         seeds = np.random.SeedSequence(seed).spawn(4)
         ensemble = RewardEnsemble.from_spaces(
             obs_space, act_space, config.ensemble_size, seed=seed, device=device,
-            hidden=config.hidden,
+            **config.net_kwargs,
         )
         trainer = RewardTrainer(ensemble, config.trainer, rng=np.random.default_rng(seeds[0]))
         buffer = SegmentBuffer(clip_len, capacity=config.pool_capacity,

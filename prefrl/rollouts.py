@@ -31,10 +31,12 @@ def collect_clips(
     policy: Policy | None = None,
     clips_per_episode: int = 4,
     source_run: str = "random",
+    obs_transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[Clip]:
     """Run ``policy`` (uniform random actions by default) and cut ``n_clips`` clips.
 
     Each episode yields up to ``clips_per_episode`` non-overlapping clips at random offsets.
+    ``obs_transform`` (e.g. Atari score masking) is applied to each clip's observations.
     """
     env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
     env.action_space.seed(int(rng.integers(2**31)))
@@ -63,9 +65,13 @@ def collect_clips(
             i = shift + int(s) * clip_len
             sl = slice(i, i + clip_len)
             rs = {k: np.stack([d[k] for d in s_buf[sl]]) for k in s_buf[0]}
+            obs_arr = np.asarray(o_buf[sl])
+            if obs_arr.dtype != np.uint8:
+                obs_arr = obs_arr.astype(np.float32)
+            if obs_transform is not None:
+                obs_arr = obs_transform(obs_arr)
             clips.append(Clip(
-                obs=np.asarray(o_buf[sl], np.float32) if np.asarray(o_buf[0]).dtype != np.uint8
-                else np.asarray(o_buf[sl]),
+                obs=obs_arr,
                 acts=np.asarray(a_buf[sl]), true_rews=np.asarray(r_buf[sl], np.float32),
                 env_id=env_id, render_state=rs, source_run=source_run, step=step0 + i,
             ))

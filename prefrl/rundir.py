@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 METRIC_COLUMNS = [
-    "step", "wall_s", "true_return", "learned_return", "episodes", "labels", "queries",
+    "step", "wall_s", "true_return", "learned_return", "game_score", "episodes", "labels",
+    "queries",
     "reward_val_acc", "reward_train_acc", "reward_val_loss", "reward_l2", "corr_pearson",
     "corr_spearman", "fps", "reward_infer_s", "reward_train_s",
 ]

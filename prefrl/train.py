@@ -98,6 +98,15 @@ def make_vec_env(rc: ResolvedConfig, seed: int) -> VecEnv:
     return DummyVecEnv([thunk(i) for i in range(rc.n_envs)])
 
 
+def reward_observation_fn(env_id: str) -> Any:
+    """What the reward model sees of an observation (Atari: the score masked); None = as is."""
+    if not env_id.startswith("ALE/"):
+        return None
+    from prefrl.atari import reward_observation_fn as atari_fn
+
+    return atari_fn(env_id)
+
+
 class _Run:
     """One run's objects; built fresh or from a checkpoint."""
 
@@ -115,12 +124,11 @@ class _Run:
         self.learner: PreferenceLearner | None = None
         buffer = None
         if cfg.reward == "learned":
-            hidden = tuple(rc.preset.reward_model.get("hidden", (64, 64)))
             lc = LearnerConfig(
-                labels=rc.labels, total_steps=rc.steps, pretrain_frac=cfg.pretrain_frac,
-                selector=cfg.selector, oversample=cfg.oversample,
-                ensemble_size=cfg.ensemble_size, hidden=hidden,
-                pretrain_epochs=cfg.pretrain_epochs, update_epochs=cfg.update_epochs,
+                labels=rc.labels, total_steps=rc.steps, pretrain_frac=rc.pretrain_frac,
+                selector=cfg.selector, oversample=rc.oversample,
+                ensemble_size=rc.ensemble_size, net_kwargs=dict(rc.preset.reward_model),
+                pretrain_epochs=rc.pretrain_epochs, update_epochs=rc.update_epochs,
             )
             self.learner = PreferenceLearner.create(
                 venv.observation_space, venv.action_space, lc, self.rd.store_path,
@@ -132,6 +140,7 @@ class _Run:
         self.reward_env = LearnedRewardVecEnv(
             venv, None if self.learner is None else self.learner.ensemble, buffer,
             env_id=rc.env_id, mode=cfg.reward, source_run=rc.run_dir.name,
+            obs_transform=reward_observation_fn(rc.env_id),
         )
         env: VecEnv = self.reward_env
         kwargs = rc.preset.algo_kwargs_for(rc.algo)
@@ -144,7 +153,8 @@ class _Run:
         tb = str(self.rd.tb_path) if cfg.tensorboard else None
         self.state: dict[str, Any] = {}
         if ckpt is None:
-            self.model = cls("MlpPolicy", env, seed=cfg.seed, device="cpu", verbose=0,
+            policy = "CnnPolicy" if len(env.observation_space.shape or ()) == 3 else "MlpPolicy"
+            self.model = cls(policy, env, seed=cfg.seed, device="cpu", verbose=0,
                              tensorboard_log=tb, **kwargs)
         else:
             self._load(ckpt, cls, tb)
@@ -183,13 +193,14 @@ class _Run:
 
     def pretrain(self) -> None:
         """Labels on random-policy clips before RL starts (skipped when already done)."""
-        if self.learner is None or self.cfg.pretrain_frac <= 0 or self.state:
+        if self.learner is None or self.rc.pretrain_frac <= 0 or self.state:
             return
         env = make_env(self.rc.preset, seed=self.cfg.seed + 10_000)
         per_ep = max(4, self.rc.preset.horizon // self.rc.preset.clip_len // 2)
-        clips = collect_clips(env, self.cfg.pretrain_clips, self.rc.preset.clip_len,
+        clips = collect_clips(env, self.rc.pretrain_clips, self.rc.preset.clip_len,
                               np.random.default_rng(self.cfg.seed + 10_000),
-                              clips_per_episode=per_ep, source_run=f"{self.rc.run_dir.name}:random")
+                              clips_per_episode=per_ep, source_run=f"{self.rc.run_dir.name}:random",
+                              obs_transform=reward_observation_fn(self.rc.env_id))
         env.close()
         self.pretrain_metrics = self.learner.pretrain(clips)
 

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -144,7 +143,8 @@ def test_export_writes_portable_files(tmp_path):
                       pretrain_epochs=2, progress=False, tensorboard=False, run_dir=run))
     r = cli("export", str(run), "--out", str(tmp_path / "exp"))
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "exp" / "labels.jsonl").exists() and (tmp_path / "exp" / "clips.npz").exists()
+    assert (tmp_path / "exp" / "labels.jsonl").exists()
+    assert (tmp_path / "exp" / "clips.npz").exists()
 
 
 def test_config_rejects_bad_values():

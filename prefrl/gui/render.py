@@ -47,6 +47,7 @@ _log = logging.getLogger(__name__)
 DEFAULT_SIZE = 240
 DEFAULT_FPS = 20.0
 MAX_FRAMES = 2000
+MAX_FPS = 50.0
 _local = threading.local()  # per-thread renderers: GL contexts belong to one thread
 
 
@@ -55,7 +56,7 @@ class RenderError(RuntimeError):
 
 
 def _fps_of(env_id: str | None) -> float:
-    """Real-time frames per second for an env (1 / agent-step seconds), clamped to [4, 60]."""
+    """Agent steps per simulated second of an env (1 / dt); 20 when unknown."""
     cache: dict[str, float] = _local.__dict__.setdefault("fps", {})
     if not env_id:
         return DEFAULT_FPS
@@ -68,7 +69,7 @@ def _fps_of(env_id: str | None) -> float:
             cache[env_id] = 1.0 / env_dt(env_id)
         except Exception:  # noqa: BLE001 - unknown or unmakeable env: a sensible default
             cache[env_id] = DEFAULT_FPS
-    return float(min(max(cache[env_id], 4.0), 60.0))
+    return float(max(cache[env_id], 1.0))
 
 
 def _upscale(frames: np.ndarray, size: int) -> np.ndarray:
@@ -141,10 +142,10 @@ class _MujocoScene:
         self.cam = cam
         self.fps = 1.0 / float(u.dt)
 
-    def frames(self, clip: Clip) -> np.ndarray:
+    def frames(self, clip: Clip, stride: int = 1) -> np.ndarray:
         from prefrl.envs import restore_mujoco_state
 
-        qpos, qvel = clip.render_state["qpos"], clip.render_state["qvel"]
+        qpos, qvel = clip.render_state["qpos"][::stride], clip.render_state["qvel"][::stride]
         u: Any = self.env.unwrapped
         if qpos.shape[1:] != (u.model.nq,) or qvel.shape[1:] != (u.model.nv,):
             raise RenderError(f"clip state {qpos.shape}/{qvel.shape} does not fit {clip.env_id} "
@@ -183,9 +184,8 @@ class _PendulumScene:
     def __init__(self, env_id: str, size: int) -> None:
         self.size, self.env = size, None
         try:
-            import pygame  # noqa: F401
-
             import gymnasium
+            import pygame  # noqa: F401
 
             os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
             env = gymnasium.make(env_id, render_mode="rgb_array")
@@ -195,13 +195,13 @@ class _PendulumScene:
         except Exception:  # noqa: BLE001 - no pygame (or no display driver): numpy drawing
             self.env = None
 
-    def frames(self, clip: Clip) -> np.ndarray:
-        obs = np.asarray(clip.obs, np.float64)
+    def frames(self, clip: Clip, stride: int = 1) -> np.ndarray:
+        obs = np.asarray(clip.obs, np.float64)[::stride]
         thetas, thetadots = np.arctan2(obs[:, 1], obs[:, 0]), obs[:, 2]
         if self.env is None:
             return _draw_pendulum(thetas, self.size)
         u: Any = self.env.unwrapped
-        acts = np.asarray(clip.acts, np.float64).reshape(len(obs), -1)
+        acts = np.asarray(clip.acts, np.float64).reshape(clip.length, -1)[::stride]
         out = []
         for t in range(len(obs)):
             u.state = np.array([thetas[t], thetadots[t]])
@@ -243,24 +243,34 @@ def _is_pendulum(clip: Clip, env_id: str) -> bool:
 
 def clip_frames(clip: Clip, *, env_id: str | None = None,
                 size: int = DEFAULT_SIZE) -> tuple[np.ndarray, float]:
-    """Return ``(frames (T, H, W, 3) uint8, fps)`` for a clip (see the module docstring).
+    """Return ``(frames (T', H, W, 3) uint8, fps)`` for a clip (see the module docstring).
 
-    ``env_id`` is used when the clip's own ``env_id`` is not a Gymnasium id.
+    ``env_id`` is used when the clip's own ``env_id`` is not a Gymnasium id. Clips of envs
+    faster than :data:`MAX_FPS` steps per second show every k-th step (T' = ceil(T / k)), so
+    that videos still play in real time.
     """
     if clip.length > MAX_FRAMES:
         raise RenderError(f"clip has {clip.length} steps; at most {MAX_FRAMES} can be shown")
     env = clip.env_id if _registered(clip.env_id) else (env_id or clip.env_id)
     rs = clip.render_state
-    if "frames" in rs:
-        return _upscale(pixel_frames(rs["frames"]), size), _fps_of(env)
-    if clip.obs.dtype == np.uint8 and clip.obs.ndim >= 3:
-        return _upscale(pixel_frames(clip.obs), size), _fps_of(env)
-    if "qpos" in rs and "qvel" in rs:
-        scene = _scene("mujoco", env, size)
-        return scene.frames(clip), min(max(scene.fps, 4.0), 60.0)
-    if _is_pendulum(clip, env):
-        return _scene("pendulum", env, size).frames(clip), _fps_of(env)
-    return _bar_chart(clip.obs, size), _fps_of(env)
+    scene: Any = None
+    if "frames" in rs or (clip.obs.dtype == np.uint8 and clip.obs.ndim >= 3):
+        kind, fps = "pixels", _fps_of(env)
+    elif "qpos" in rs and "qvel" in rs:
+        kind, scene = "mujoco", _scene("mujoco", env, size)
+        fps = scene.fps
+    elif _is_pendulum(clip, env):
+        kind, scene, fps = "pendulum", _scene("pendulum", env, size), _fps_of(env)
+    else:
+        kind, fps = "chart", _fps_of(env)
+    stride = max(1, math.ceil(fps / MAX_FPS - 1e-9))
+    if kind == "pixels":
+        frames = _upscale(pixel_frames(rs.get("frames", clip.obs)[::stride]), size)
+    elif kind == "chart":
+        frames = _bar_chart(clip.obs, size)[::stride]
+    else:
+        frames = scene.frames(clip, stride)
+    return frames, float(min(max(fps / stride, 1.0), MAX_FPS))
 
 
 def _registered(env_id: str) -> bool:

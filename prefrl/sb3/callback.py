@@ -53,6 +53,7 @@ class PreferenceCallback(BaseCallback):
         self.progress = progress
         self._true: list[float] = []
         self._learned: list[float] = []
+        self._game: list[float] = []
         self.all_true_returns: list[float] = []
         self.last_reward_metrics: dict[str, float] = {}
         self._t0 = time.perf_counter()
@@ -92,6 +93,9 @@ class PreferenceCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", []):
+            inner = info.get("inner_episode")
+            if inner is not None:
+                self._game.append(float(inner["r"]))
             ep = info.get("episode")
             if ep is not None:
                 self._true.append(float(ep["r"]))
@@ -138,6 +142,7 @@ class PreferenceCallback(BaseCallback):
             "step": t, "wall_s": self.wall_s(),
             "true_return": float(np.mean(self._true)) if self._true else None,
             "learned_return": float(np.mean(self._learned)) if self._learned else None,
+            "game_score": float(np.mean(self._game)) if self._game else None,
             "episodes": len(self._true), "labels": self._labels(),
             "queries": 0 if self.learner is None else self.learner.store.n_queries(),
             "reward_val_acc": m.get("reward/val_acc"),
@@ -154,7 +159,7 @@ class PreferenceCallback(BaseCallback):
         if row["learned_return"] is not None:
             self.logger.record("rollout/learned_ep_return", row["learned_return"])
         self.logger.record("prefrl/labels", row["labels"])
-        self._true, self._learned = [], []
+        self._true, self._learned, self._game = [], [], []
         self._steps_at_log, self._time_at_log = t, now
         self.state["last_log"] = t
         return row

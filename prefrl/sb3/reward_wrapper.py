@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -67,6 +68,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         window: steps per recorded window (clips are cut from windows); default 2x clip length.
         record_every: record one window in every ``record_every`` (to bound recording cost).
         source_run: run id written into clips.
+        obs_transform: applied to observations before the reward model sees or records them
+            (e.g. Atari score masking); the agent still gets the untouched observation.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         window: int | None = None,
         record_every: int = 1,
         source_run: str = "",
+        obs_transform: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         super().__init__(venv)
         if mode not in ("learned", "true"):
@@ -88,6 +92,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             raise ValueError("mode='learned' needs a reward ensemble")
         self.ensemble, self.buffer, self.mode = ensemble, buffer, mode
         self.env_id, self.source_run = env_id, source_run
+        self.obs_transform = obs_transform
         clip_len = buffer.clip_len if buffer is not None else 1
         self.window = window or 2 * clip_len
         self.record_every = max(1, int(record_every))
@@ -125,6 +130,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         if prev is None or acts is None:
             raise RuntimeError("step_wait called before reset/step_async")
         true_r = np.asarray(true_r, np.float32)
+        if self.obs_transform is not None and (self.mode == "learned" or self._acc is not None):
+            prev = self.obs_transform(prev)
         if self.mode == "learned":
             t0 = time.perf_counter()
             learned, _ = self.ensemble.predict(prev, acts)  # type: ignore[union-attr]
