@@ -53,13 +53,13 @@ def _train(args: list[str], command: str) -> int:
         extra = args[:i] + args[i + 2:]
         if extra:
             return _fail(f"--resume takes no other options (got {' '.join(extra)})")
-        from prefrl.train import resume
+        from prefrl.training import resume
 
         result = resume(Path(args[i + 1]), command=command)
     else:
         cfg = tyro.cli(TrainConfig, args=args, prog="prefrl train",
                        description=TrainConfig.__doc__)
-        from prefrl.train import train
+        from prefrl.training import train
 
         result = train(cfg, command=command)
     _print_result(result.as_dict())

@@ -19,7 +19,7 @@ from prefrl.config import TrainConfig
 
 
 def _run(cfg: TrainConfig) -> dict:
-    from prefrl.train import train
+    from prefrl.training import train
 
     return train(cfg, command="prefrl demo").as_dict()
 

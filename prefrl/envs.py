@@ -47,8 +47,12 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
 }
 _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "normalize_obs": bool, "dt": (int, float), "notes": str, "reward_model": dict,
+    "preference": dict, "sticky_actions": (int, float), "score_mask": bool,
     **{a: dict for a in ALGOS},
 }
+# ``policy_kwargs.optimizer_class`` names a preset may use: torch.optim classes, and SB3's
+# TF-like RMSprop (the zoo's A2C recipe for Atari).
+_OPTIMIZERS = {"RMSpropTFLike": "stable_baselines3.common.sb2_compat.rmsprop_tf_like"}
 _ACTIVATIONS = {
     "relu": "ReLU", "tanh": "Tanh", "elu": "ELU", "gelu": "GELU", "leaky_relu": "LeakyReLU",
     "silu": "SiLU", "sigmoid": "Sigmoid", "softplus": "Softplus",
@@ -73,6 +77,11 @@ class EnvPreset:
         algo_kwargs: per algorithm, keyword arguments of its SB3 class (plain TOML types).
         algo_overrides: per algorithm, ``n_envs`` / ``normalize_obs`` that differ from the above.
         reward_model: overrides of the reward model's settings, e.g. ``{"hidden": [64, 64]}``.
+        preference: overrides of the preference-learning defaults of a run, e.g.
+            ``{"pretrain_frac": 0.0909, "update_epochs": 3}`` (see ``prefrl.config``).
+        sticky_actions: ALE ``repeat_action_probability`` (None: the env's default).
+        score_mask: hide the on-screen score from the reward model (Atari, see
+            :mod:`prefrl.atari`).
         dt: simulated seconds per agent step, where the preset states it.
         notes: free text.
         path: the file it was read from.
@@ -92,6 +101,9 @@ class EnvPreset:
     algo_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     algo_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     reward_model: dict[str, Any] = field(default_factory=dict)
+    preference: dict[str, Any] = field(default_factory=dict)
+    sticky_actions: float | None = None
+    score_mask: bool = False
     dt: float | None = None
     notes: str = ""
     path: Path | None = None
@@ -107,6 +119,8 @@ class EnvPreset:
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
             (self.n_envs >= 1, f"n_envs must be >= 1, got {self.n_envs}"),
             (self.algo in ALGOS, f"algo must be one of {', '.join(ALGOS)}, got {self.algo!r}"),
+            (self.sticky_actions is None or 0.0 <= self.sticky_actions <= 1.0,
+             f"sticky_actions must be in [0, 1], got {self.sticky_actions}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -116,17 +130,22 @@ class EnvPreset:
         """SB3 keyword arguments for ``algo`` (default: :attr:`algo`), as a fresh deep copy.
 
         With ``resolve``, ``policy_kwargs.activation_fn`` names ("relu") become ``torch.nn``
+        classes and ``policy_kwargs.optimizer_class`` names ("RMSpropTFLike", "Adam") optimiser
         classes; without, everything stays plain (for logging). Unknown algo -> ``ValueError``.
         """
         algo = (algo or self.algo).lower()
         if algo not in ALGOS:
             raise ValueError(f"unknown algo {algo!r}; known: {', '.join(ALGOS)}")
         kwargs = copy.deepcopy(self.algo_kwargs.get(algo, {}))
-        act = kwargs.get("policy_kwargs", {}).get("activation_fn")
+        pk = kwargs.get("policy_kwargs", {})
+        act = pk.get("activation_fn")
         if resolve and isinstance(act, str):
             import torch.nn
 
-            kwargs["policy_kwargs"]["activation_fn"] = getattr(torch.nn, _ACTIVATIONS[act.lower()])
+            pk["activation_fn"] = getattr(torch.nn, _ACTIVATIONS[act.lower()])
+        opt = pk.get("optimizer_class")
+        if resolve and isinstance(opt, str):
+            pk["optimizer_class"] = _optimizer_class(opt)
         return kwargs
 
     def n_envs_for(self, algo: str | None = None) -> int:
@@ -138,6 +157,28 @@ class EnvPreset:
         """Whether ``algo``'s hyper-parameters assume ``VecNormalize`` on observations."""
         ov = self.algo_overrides.get((algo or self.algo).lower(), {})
         return bool(ov.get("normalize_obs", self.normalize_obs))
+
+
+def _optimizer_class(name: str) -> type:
+    """``"RMSpropTFLike"`` -> SB3's class, other names -> ``torch.optim.<name>``."""
+    import importlib
+
+    import torch.optim
+
+    if name in _OPTIMIZERS:
+        return getattr(importlib.import_module(_OPTIMIZERS[name]), name)
+    if not _known_optimizer(name):
+        raise ValueError(f"unknown optimizer {name!r}")
+    return getattr(torch.optim, name)
+
+
+def _known_optimizer(name: str) -> bool:
+    if name in _OPTIMIZERS:
+        return True
+    import torch.optim
+
+    cls = getattr(torch.optim, name, None)
+    return isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)
 
 
 def preset_dir() -> Path:
@@ -198,6 +239,10 @@ def _parse_algo_table(path: Path, algo: str, table: dict[str, Any]) -> tuple[dic
     if act is not None and (not isinstance(act, str) or act.lower() not in _ACTIVATIONS):
         raise ValueError(f"{path}: key '{algo}.policy_kwargs.activation_fn' must be one of "
                          f"{', '.join(_ACTIVATIONS)}, got {act!r}")
+    opt = kwargs.get("policy_kwargs", {}).get("optimizer_class")
+    if opt is not None and not (isinstance(opt, str) and _known_optimizer(opt)):
+        raise ValueError(f"{path}: key '{algo}.policy_kwargs.optimizer_class' must name a "
+                         f"torch.optim class or {', '.join(_OPTIMIZERS)}, got {opt!r}")
     return kwargs, overrides
 
 
@@ -225,6 +270,8 @@ def _read_preset(path: Path) -> EnvPreset:
                 overrides[a] = ov
     rm = data.get("reward_model", {})
     _check_plain(path, "reward_model", rm)
+    pref = data.get("preference", {})
+    _check_plain(path, "preference", pref)
     try:
         return EnvPreset(
             name=path.stem, env_id=data["env_id"], horizon=data["horizon"],
@@ -232,7 +279,9 @@ def _read_preset(path: Path) -> EnvPreset:
             labels=data["labels"], steps=data["steps"], algo=data["algo"], n_envs=data["n_envs"],
             normalize_obs=data.get("normalize_obs", False), algo_kwargs=kwargs,
             algo_overrides=overrides, reward_model=rm, notes=data.get("notes", ""), path=path,
-            dt=float(data["dt"]) if "dt" in data else None,
+            dt=float(data["dt"]) if "dt" in data else None, preference=pref,
+            sticky_actions=float(data["sticky_actions"]) if "sticky_actions" in data else None,
+            score_mask=data.get("score_mask", False),
         )
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from e
@@ -266,6 +315,9 @@ class FixedHorizon(gymnasium.Wrapper):
     exactly at step ``horizon``. ``info`` has ``true_reward`` (the penalised reward returned),
     ``raw_reward`` (the inner env's), ``early_termination`` and ``n_early_terminations`` (this
     episode, so far); at an early end also ``early_termination_obs`` (the inner final obs).
+    Whenever an inner episode ends (terminated or truncated) or is cut by the horizon,
+    ``info["inner_episode"] = {"r": raw return, "l": length, "ended": bool}`` reports it (the
+    real game score of an Atari game, ``ended=False`` when the horizon cut it short).
     """
 
     def __init__(
@@ -279,6 +331,7 @@ class FixedHorizon(gymnasium.Wrapper):
         self.termination_penalty = float(termination_penalty)
         self._seed = seed  # used by the first reset() that is given no seed
         self._t, self._n_early, self._done = 0, 0, True
+        self._inner_r, self._inner_l = 0.0, 0
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -287,6 +340,7 @@ class FixedHorizon(gymnasium.Wrapper):
         if seed is None and self._seed is not None:
             seed, self._seed = self._seed, None
         self._t, self._n_early, self._done = 0, 0, False
+        self._inner_r, self._inner_l = 0.0, 0
         return self.env.reset(seed=seed, options=options)
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -299,10 +353,16 @@ class FixedHorizon(gymnasium.Wrapper):
         info = dict(info)
         info["raw_reward"] = reward
         info["early_termination"] = bool(term)
+        self._inner_r += reward
+        self._inner_l += 1
         if term:
             reward += self.termination_penalty
             self._n_early += 1
         truncated = self._t >= self.horizon
+        if term or trunc or truncated:
+            info["inner_episode"] = {"r": self._inner_r, "l": self._inner_l,
+                                     "ended": bool(term or trunc)}
+            self._inner_r, self._inner_l = 0.0, 0
         if (term or trunc) and not truncated:
             info["early_termination_obs"] = obs
             obs, reset_info = self.env.reset()
@@ -351,8 +411,11 @@ def _route_mujoco_warnings() -> None:
         mujoco.set_mju_user_warning(lambda msg: _log.debug("MuJoCo: %s", msg))
 
 
-def _make_inner(env_id: str, render_mode: str | None = None) -> gymnasium.Env:
-    """``gymnasium.make`` without the registered time limit; bad ids -> ``ValueError``."""
+def _make_inner(env_id: str, render_mode: str | None = None, **kwargs: Any) -> gymnasium.Env:
+    """``gymnasium.make`` without the registered time limit; bad ids -> ``ValueError``.
+
+    ``kwargs`` go to the env's constructor (e.g. ALE's ``frameskip``).
+    """
     _route_mujoco_warnings()
     try:
         if env_id.startswith("ALE/"):
@@ -360,7 +423,7 @@ def _make_inner(env_id: str, render_mode: str | None = None) -> gymnasium.Env:
 
             gymnasium.register_envs(ale_py)
         spec = dataclasses.replace(gymnasium.spec(env_id), max_episode_steps=None)
-        return gymnasium.make(spec, render_mode=render_mode)
+        return gymnasium.make(spec, render_mode=render_mode, **kwargs)
     except (gymnasium.error.Error, ImportError, ModuleNotFoundError) as e:
         raise ValueError(f"cannot make env {env_id!r}: {type(e).__name__}: {e}") from e
 
@@ -371,8 +434,13 @@ def make_env(
     """Build ``preset``'s env: no Gymnasium time limit, wrapped in :class:`FixedHorizon`.
 
     With ``seed``, the action and observation spaces are seeded and the first ``reset()``
-    without a seed uses it.
+    without a seed uses it. ``ALE/`` ids get the Atari preprocessing of
+    :func:`prefrl.atari.make_atari_env` (84x84 grey, frame skip 4, 4 stacked frames).
     """
+    if preset.env_id.startswith("ALE/"):
+        from prefrl.atari import make_atari_env
+
+        return make_atari_env(preset, seed=seed, render_mode=render_mode)
     env = FixedHorizon(
         _make_inner(preset.env_id, render_mode), preset.horizon, preset.termination_penalty,
         seed=seed,
@@ -388,7 +456,13 @@ def env_dt(env_id: str) -> float:
     """Return seconds of simulated time per agent step (MuJoCo: frame_skip * timestep).
 
     Reads ``env.unwrapped.dt``, else ``1 / metadata["render_fps"]``; neither -> ``ValueError``.
+    Atari (``ALE/`` ids): frame skip 4 of the console's 60 Hz, i.e. 1/15 s.
     """
+    if env_id.startswith("ALE/"):
+        from prefrl.atari import ATARI_FPS, FRAME_SKIP
+
+        _make_inner(env_id).close()  # a bad id -> ValueError
+        return FRAME_SKIP / ATARI_FPS
     env = _make_inner(env_id)
     try:
         dt = getattr(env.unwrapped, "dt", None)

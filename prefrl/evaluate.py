@@ -38,7 +38,7 @@ def random_policy_return(preset: EnvPreset, episodes: int = 5, seed: int = 0) ->
 def evaluate_run(run_dir: Path, episodes: int = 5, seed: int = 12345,
                  deterministic: bool = True) -> float:
     """Mean true return of a run's latest checkpointed policy on fresh episodes."""
-    from prefrl.train import algo_class, make_vec_env
+    from prefrl.training import algo_class, make_vec_env
 
     rd = RunDir(Path(run_dir))
     ckpt = rd.latest_checkpoint()

@@ -16,7 +16,7 @@ from prefrl.config import TrainConfig
 
 def _run(cfg):
     from prefrl.evaluate import evaluate_run
-    from prefrl.train import train
+    from prefrl.training import train
 
     res = train(cfg)
     return res.as_dict(), evaluate_run(cfg.run_dir, episodes=10)

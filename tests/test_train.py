@@ -30,7 +30,7 @@ def metrics(run):
 
 
 def test_tiny_run_writes_a_complete_run_directory(tmp_path):
-    from prefrl.train import train
+    from prefrl.training import train
 
     run = tmp_path / "run"
     res = train(TrainConfig(env="Pendulum", steps=4096, labels=20, pretrain_clips=30,
@@ -52,7 +52,7 @@ def test_tiny_run_writes_a_complete_run_directory(tmp_path):
 
 
 def test_true_reward_baseline_uses_the_same_pipeline(tmp_path):
-    from prefrl.train import train
+    from prefrl.training import train
 
     res = train(TrainConfig(env="Pendulum", steps=2048, reward="true", progress=False,
                             tensorboard=False, torch_threads=1, run_dir=tmp_path / "t"))
@@ -121,7 +121,7 @@ def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
 
 
 def test_corrupt_label_store_is_a_clear_error(tmp_path):
-    from prefrl.train import train
+    from prefrl.training import train
 
     run = tmp_path / "run"
     train(TrainConfig(env="Pendulum", steps=1024, labels=10, pretrain_clips=20,
@@ -136,7 +136,7 @@ def test_corrupt_label_store_is_a_clear_error(tmp_path):
 
 
 def test_export_writes_portable_files(tmp_path):
-    from prefrl.train import train
+    from prefrl.training import train
 
     run = tmp_path / "run"
     train(TrainConfig(env="Pendulum", steps=1024, labels=10, pretrain_clips=20,
@@ -160,3 +160,13 @@ def test_help_explains_every_option():
 
     for f in fields(TrainConfig):
         assert "--" + f.name.replace("_", "-") in r.stdout, f.name
+
+
+@pytest.mark.parametrize("algo", ["a2c", "trpo"])
+def test_other_algorithms_run_the_same_loop(algo, tmp_path):
+    from prefrl.training import train
+
+    res = train(TrainConfig(env="Pendulum", algo=algo, steps=2048, labels=12, pretrain_clips=20,
+                            pretrain_epochs=2, update_epochs=1, progress=False,
+                            tensorboard=False, torch_threads=1, run_dir=tmp_path / algo))
+    assert res.algo == algo and res.labels == 12 and res.steps >= 2048

@@ -46,12 +46,13 @@ from urllib.parse import quote
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefrl.gui.auth import AnnotatorRegistry
 from prefrl.gui.clipset import prepare_clip_set
-from prefrl.gui.queue import PairQueue, overlap_draw
+from prefrl.gui.pairs import PairQueue, overlap_draw
 from prefrl.gui.render import DEFAULT_SIZE
 from prefrl.gui.stats import compute_stats, labels_per_hour
 from prefrl.gui.video import FORMATS, PREFETCH, URGENT, VideoCache
@@ -136,6 +137,26 @@ def _loader(store: LabelStore, h: str) -> Any:
     return lambda: store.get_clip(h)
 
 
+def current_annotator(request: Request) -> str:
+    """The annotator whose token the request carries (``Authorization: Bearer`` or ``?token=``).
+
+    Raises 401 for a missing or unknown token.
+    """
+    token = request.query_params.get("token")
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        token = auth[7:].strip()
+    name = request.app.state.gui.registry.verify(token)
+    if name is None:
+        raise HTTPException(401, "missing or invalid token: open the personal link from "
+                                 "'prefrl gui --add-annotator NAME'",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return str(name)
+
+
+Who = Annotated[str, Depends(current_annotator)]
+
+
 def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
                overlap: float = 0.0, clips_file: Path | None = None,
                cache_dir: Path | None = None, video_size: int = DEFAULT_SIZE,
@@ -169,20 +190,6 @@ def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
                   openapi_url=None)
     app.state.gui = state
     _install_handlers(app)
-
-    def annotator(request: Request) -> str:
-        token = request.query_params.get("token")
-        auth = request.headers.get("authorization", "")
-        if auth[:7].lower() == "bearer ":
-            token = auth[7:].strip()
-        name = state.registry.verify(token)
-        if name is None:
-            raise HTTPException(401, "missing or invalid token: open the personal link from "
-                                     "'prefrl gui --add-annotator NAME'",
-                                headers={"WWW-Authenticate": "Bearer"})
-        return name
-
-    Who = Annotated[str, Depends(annotator)]
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request, who: Who) -> HTMLResponse:
@@ -278,7 +285,14 @@ def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
 
 
 def _install_handlers(app: FastAPI) -> None:
-    """JSON errors without internals: 404 for unknown clips, 503 for a busy store, else 500."""
+    """JSON errors without internals: 422 without echoing the input, 404 for unknown clips,
+    503 for a busy store, else 500."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                   "type": str(e.get("type", ""))} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(KeyError)
     async def unknown(_: Request, exc: KeyError) -> JSONResponse:

@@ -139,7 +139,8 @@ def make_reward_net(
 ) -> RewardNet:
     """Build the default reward network for a pair of spaces.
 
-    ``kind="auto"`` picks the MLP for vector observations. Extra ``kwargs`` go to the net.
+    ``kind="auto"`` picks the MLP for vector observations and the CNN
+    (:class:`~prefrl.reward.cnn.CNNRewardNet`) for images. Extra ``kwargs`` go to the net.
     """
     if kind == "auto":
         kind = "cnn" if len(obs_space.shape or ()) == 3 else "mlp"
@@ -147,7 +148,11 @@ def make_reward_net(
     if kind == "mlp":
         obs_dim = int(np.prod(obs_space.shape))
         return MLPRewardNet(obs_dim, act_kind, act_dim, **kwargs)
-    raise ValueError(f"unknown reward net kind {kind!r} (available: mlp)")
+    if kind == "cnn":
+        from prefrl.reward.cnn import CNNRewardNet
+
+        return CNNRewardNet(tuple(obs_space.shape or ()), act_kind, act_dim, **kwargs)
+    raise ValueError(f"unknown reward net kind {kind!r} (available: mlp, cnn)")
 
 
 def net_from_config(cfg: dict[str, Any]) -> RewardNet:
@@ -156,4 +161,8 @@ def net_from_config(cfg: dict[str, Any]) -> RewardNet:
     kind = cfg.pop("kind")
     if kind == "mlp":
         return MLPRewardNet(**cfg)
+    if kind == "cnn":
+        from prefrl.reward.cnn import CNNRewardNet
+
+        return CNNRewardNet(**cfg)
     raise ValueError(f"unknown reward net kind {kind!r}")

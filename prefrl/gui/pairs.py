@@ -20,8 +20,8 @@ Rules, for annotator ``a``:
 ...     q1 = store.add_query(ClipPair(clip(0), clip(1)), "random", 0.0)
 ...     q2 = store.add_query(ClipPair(clip(2), clip(3)), "random", 0.0)
 ...     pq = PairQueue(store)
-...     (pq.next_for("alice").id, pq.next_for("bob").id, pq.next_for("alice", exclude={q1}).id)
-(1, 2, 2)
+...     (pq.next_for("alice").id, pq.next_for("bob").id, pq.next_for("carol"))
+(1, 2, None)
 """
 
 from __future__ import annotations

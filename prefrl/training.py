@@ -170,7 +170,7 @@ class _Run:
             self.env.ret_rms.mean, self.env.ret_rms.var = v["ret_mean"], v["ret_var"]
             self.env.ret_rms.count = float(v["ret_count"])
         if self.learner is not None:
-            self.learner.load_state_dict(torch.load(ckpt / "learner.pt", weights_only=False))
+            self.learner.load_state_dict(torch.load(ckpt / "learner.pt", weights_only=True))
             self.learner.buffer.load_state_dict(load_npz(ckpt / "buffer.npz"))
         self.reward_env.reward_seconds = float(self.state.get("reward_infer_s", 0.0))
 
@@ -210,6 +210,12 @@ class _Run:
         start_step = int(self.state.get("num_timesteps", 0))
         if self.state:
             metrics.truncate_after(start_step)
+        if self.cfg.progress:
+            what = ("true reward" if self.cfg.reward == "true"
+                    else f"{rc.labels} labels from the '{self.cfg.oracle}' teacher")
+            print(f"prefrl: {rc.algo.upper()} on {rc.env_id}, {rc.steps} steps, {what}; "
+                  f"run directory {self.rd.path}"
+                  + (f" (resuming at step {start_step})" if start_step else ""), flush=True)
         t0 = time.perf_counter()
         self.pretrain()
         if not self.state:
