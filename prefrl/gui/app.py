@@ -286,7 +286,8 @@ def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
 
 def _install_handlers(app: FastAPI) -> None:
     """JSON errors without internals: 422 without echoing the input, 404 for unknown clips,
-    503 for a busy store, else 500."""
+    503 for a busy store, else 500.
+    """
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
