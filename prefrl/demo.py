@@ -24,12 +24,34 @@ def _run(cfg: TrainConfig) -> dict:
     return train(cfg, command="prefrl demo").as_dict()
 
 
+def _report_progress(cfgs: dict[str, TrainConfig], steps: int) -> None:
+    """One line: where each run is (read from its metrics.csv)."""
+    from prefrl.rundir import MetricsLog
+
+    parts = []
+    for k, c in cfgs.items():
+        path = Path(c.run_dir or "") / "metrics.csv"
+        rows = MetricsLog(path).read() if path.exists() else []
+        if not rows:
+            parts.append(f"{k}: starting")
+            continue
+        r = rows[-1]
+        ret = next((x["true_return"] for x in reversed(rows) if x["true_return"]), "")
+        part = f"{k}: step {int(float(r['step'])):>6}/{steps}"
+        if ret:
+            part += f", true return {float(ret):8.1f}"
+        if k == "learned":
+            part += f", labels {r['labels']}"
+        parts.append(part)
+    print("  " + "  |  ".join(parts), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; return an exit status."""
     ap = argparse.ArgumentParser(prog="prefrl demo", description=__doc__)
     ap.add_argument("--env", default="Pendulum")
     ap.add_argument("--labels", type=int, default=300)
-    ap.add_argument("--steps", type=int, default=60_000)
+    ap.add_argument("--steps", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="folder (default results/runs/demo-*)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the true-reward run")
@@ -52,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     with cf.ProcessPoolExecutor(len(cfgs), mp_context=mp.get_context("spawn")) as pool:
         futs = {k: pool.submit(_run, c) for k, c in cfgs.items()}
+        while cf.wait(list(futs.values()), timeout=15).not_done:
+            _report_progress(cfgs, a.steps)
         for k, f in futs.items():
             results[k] = f.result()
             print(f"  {k:<8} run finished after {results[k]['wall_s']:.0f} s")
