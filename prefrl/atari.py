@@ -23,8 +23,9 @@ True
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import gymnasium
@@ -69,16 +70,17 @@ SCORE_REGIONS: dict[str, list[Box]] = {
 """Per game, boxes of the preprocessed frame that show the score (or a counter of rewards)."""
 
 SCORE_RAM: dict[str, tuple[int, ...]] = {
-    "Pong": (13, 14),  # computer's and player's points
+    "Pong": (13, 14),  # computer's and player's points, binary (0-20; 21 ends the game)
     "Breakout": (76, 77),
-    "BeamRider": (9, 10, 11),
-    "Enduro": (43, 44),  # cars left to pass today (the reward counts cars passed)
+    "BeamRider": (11, 10, 9),
+    "Enduro": (44, 43),  # cars left to pass today (the reward counts cars passed)
     "Qbert": (89, 90, 91),
     "Seaquest": (56, 57, 58),
     "SpaceInvaders": (102, 104),
 }
-"""RAM bytes (BCD) holding each game's score: setting one makes ALE report a reward. Used to
-render frames at chosen scores (measuring and testing :data:`SCORE_REGIONS`)."""
+"""RAM bytes holding each game's score, most significant first, two decimal digits (BCD) per
+byte except Pong. Found by probing: writing one makes ALE report a reward. Used to render
+frames at chosen scores, to measure and test :data:`SCORE_REGIONS`."""
 
 
 def game_name(env_id: str) -> str:
@@ -138,12 +140,26 @@ def reward_observation_fn(env_id: str) -> Callable[[np.ndarray], np.ndarray] | N
     if game not in SCORE_REGIONS:
         _log.warning("no score region measured for %s: the reward model sees the score", env_id)
         return None
+    return functools.partial(mask_score, env_id=env_id)  # picklable, unlike a closure
 
-    def hide_score(obs: np.ndarray) -> np.ndarray:
-        return mask_score(obs, env_id)
 
-    hide_score.__doc__ = f"Black out the score of {game} (boxes {SCORE_REGIONS[game]})."
-    return hide_score
+def write_score_ram(env: gymnasium.Env, values: Sequence[int]) -> None:
+    """Write one value per :data:`SCORE_RAM` byte (0-99, Pong 0-20) into the emulator's RAM.
+
+    The next step draws that score (and reports the change as reward).
+    """
+    spec = env.spec or env.unwrapped.spec
+    if spec is None:
+        raise ValueError("the env has no spec: cannot tell which game it is")
+    game = game_name(spec.id)
+    ram = SCORE_RAM[game]
+    if len(values) != len(ram):
+        raise ValueError(f"{game} keeps its score in {len(ram)} bytes, got {len(values)} values")
+    ale = env.unwrapped.ale  # type: ignore[attr-defined]
+    for addr, v in zip(ram, values, strict=True):
+        if not 0 <= v <= (20 if game == "Pong" else 99):
+            raise ValueError(f"score byte value {v} out of range for {game}")
+        ale.setRAM(addr, v if game == "Pong" else (v // 10) * 16 + v % 10)
 
 
 def make_atari_env(

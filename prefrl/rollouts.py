@@ -32,11 +32,13 @@ def collect_clips(
     clips_per_episode: int = 4,
     source_run: str = "random",
     obs_transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    episode_steps: int | None = None,
 ) -> list[Clip]:
     """Run ``policy`` (uniform random actions by default) and cut ``n_clips`` clips.
 
     Each episode yields up to ``clips_per_episode`` non-overlapping clips at random offsets.
-    ``obs_transform`` (e.g. Atari score masking) is applied to each clip's observations.
+    ``obs_transform`` (e.g. Atari score masking) is applied to each clip's observations;
+    ``episode_steps`` cuts long episodes short (the env is reset for the next one).
     """
     env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
     env.action_space.seed(int(rng.integers(2**31)))
@@ -53,7 +55,7 @@ def collect_clips(
             a_buf.append(act)
             obs, rew, term, trunc, _ = env.step(act)
             r_buf.append(float(rew))
-            done = term or trunc
+            done = term or trunc or (episode_steps is not None and len(r_buf) >= episode_steps)
         n_slots = len(o_buf) // clip_len
         if n_slots == 0:
             step0 += len(o_buf)

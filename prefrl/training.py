@@ -28,7 +28,7 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from prefrl.config import ResolvedConfig, TrainConfig, load_run_config
-from prefrl.envs import make_env
+from prefrl.envs import EnvPreset, make_env
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.rollouts import collect_clips
 from prefrl.rundir import MetricsLog, RunDir, load_npz, save_npz
@@ -98,13 +98,13 @@ def make_vec_env(rc: ResolvedConfig, seed: int) -> VecEnv:
     return DummyVecEnv([thunk(i) for i in range(rc.n_envs)])
 
 
-def reward_observation_fn(env_id: str) -> Any:
+def reward_observation_fn(preset: EnvPreset) -> Any:
     """What the reward model sees of an observation (Atari: the score masked); None = as is."""
-    if not env_id.startswith("ALE/"):
+    if not preset.env_id.startswith("ALE/") or not getattr(preset, "score_mask", True):
         return None
     from prefrl.atari import reward_observation_fn as atari_fn
 
-    return atari_fn(env_id)
+    return atari_fn(preset.env_id)
 
 
 class _Run:
@@ -140,7 +140,7 @@ class _Run:
         self.reward_env = LearnedRewardVecEnv(
             venv, None if self.learner is None else self.learner.ensemble, buffer,
             env_id=rc.env_id, mode=cfg.reward, source_run=rc.run_dir.name,
-            obs_transform=reward_observation_fn(rc.env_id),
+            obs_transform=reward_observation_fn(rc.preset),
         )
         env: VecEnv = self.reward_env
         kwargs = rc.preset.algo_kwargs_for(rc.algo)
@@ -200,7 +200,8 @@ class _Run:
         clips = collect_clips(env, self.rc.pretrain_clips, self.rc.preset.clip_len,
                               np.random.default_rng(self.cfg.seed + 10_000),
                               clips_per_episode=per_ep, source_run=f"{self.rc.run_dir.name}:random",
-                              obs_transform=reward_observation_fn(self.rc.env_id))
+                              obs_transform=reward_observation_fn(self.rc.preset),
+                              episode_steps=2000)
         env.close()
         self.pretrain_metrics = self.learner.pretrain(clips)
 

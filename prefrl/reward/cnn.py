@@ -6,7 +6,13 @@ and a leaky ReLU (slope 0.01); then a dense layer of 64 units and a scalar outpu
 uint8, scaled to [0, 1] inside :meth:`CNNRewardNet.forward`; the paper's Atari predictor did
 not see actions (``use_actions=False``).
 
->>> import gymnasium as gym, torch
+Dropout defaults to the paper's 0.5: on small synthetic data it learns a little slower than
+without dropout but stably (240 labels, 3 epochs: about 0.97 pairwise accuracy on fresh
+pairs, see ``tests/test_cnn_reward.py``). Batch-norm running statistics (used in eval mode,
+i.e. for prediction) need a few dozen optimiser steps to settle, so a very short first
+training round should use small batches.
+
+>>> import torch
 >>> net = CNNRewardNet((4, 84, 84), "discrete", 6)
 >>> net.eval()(torch.zeros(3, 4, 84, 84, dtype=torch.uint8), torch.zeros(3)).shape
 torch.Size([3])

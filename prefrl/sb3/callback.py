@@ -94,7 +94,7 @@ class PreferenceCallback(BaseCallback):
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", []):
             inner = info.get("inner_episode")
-            if inner is not None:
+            if inner is not None and inner.get("ended", True):  # whole games only
                 self._game.append(float(inner["r"]))
             ep = info.get("episode")
             if ep is not None:
