@@ -57,6 +57,7 @@ class LearnerConfig:
     pretrain_epochs: int = 100
     update_epochs: int = 10
     pool_capacity: int = 3000
+    pool_max_bytes: int = 1 << 30
     norm_clips: int = 500
     corr_clips: int = 300
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -109,6 +110,7 @@ class PreferenceLearner:
         )
         trainer = RewardTrainer(ensemble, config.trainer, rng=np.random.default_rng(seeds[0]))
         buffer = SegmentBuffer(clip_len, capacity=config.pool_capacity,
+                               max_bytes=config.pool_max_bytes,
                                rng=np.random.default_rng(seeds[1]))
         schedule = LabelSchedule(config.labels, config.total_steps, config.pretrain_frac,
                                  config.schedule_tau)
@@ -145,7 +147,8 @@ class PreferenceLearner:
             return out
         epochs = self.config.update_epochs if epochs is None else epochs
         stats = self.trainer.train(data, epochs)
-        recent = self.buffer.recent(self.config.norm_clips)
+        n_norm = min(self.config.norm_clips, max(10, 10_000 // self.buffer.clip_len))
+        recent = self.buffer.recent(n_norm)
         if len(recent) >= 10:  # normalise on what the agent does now
             self.ensemble.fit_normalisation(
                 np.concatenate([c.obs for c in recent]), np.concatenate([c.acts for c in recent])

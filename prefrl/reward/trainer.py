@@ -63,6 +63,12 @@ class TrainerConfig:
     l2_max: float = 10.0
     max_grad_norm: float = 10.0
     calibration_bins: int = 10
+    eval_max_pairs: int = 2000
+    """Per-epoch losses (for the L2 adaptation) and train diagnostics use at most this many."""
+    norm_max_steps: int = 20000
+    """Steps sampled from the labelled clips to normalise the members' outputs."""
+    device_data_bytes: int = 1 << 30
+    """Datasets up to this size live on the device; larger ones move there batch by batch."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.val_frac < 1.0:
@@ -159,7 +165,8 @@ class RewardTrainer:
         return idx[~val], idx[val]
 
     def _tensors(self, data: PreferenceData) -> dict[str, torch.Tensor]:
-        dev = self.ensemble.device
+        size = sum(np.asarray(a).nbytes for a in (data.left_obs, data.right_obs))
+        dev = self.ensemble.device if size <= self.config.device_data_bytes else torch.device("cpu")
         return {
             "lo": as_tensor(data.left_obs, dev), "la": as_tensor(data.left_acts, dev),
             "ro": as_tensor(data.right_obs, dev), "ra": as_tensor(data.right_acts, dev),
@@ -170,9 +177,13 @@ class RewardTrainer:
         self, t: dict[str, torch.Tensor], idx: torch.Tensor, member: int | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         b = len(idx)
-        obs = torch.cat([t["lo"][idx], t["ro"][idx]])
-        acts = torch.cat([t["la"][idx], t["ra"][idx]])
-        r = self.ensemble.member_clip_returns(obs, acts, member)
+        dev = self.ensemble.device
+        idx = idx.to(t["lo"].device)
+        obs = torch.cat([t["lo"][idx], t["ro"][idx]]).to(dev, non_blocking=True)
+        acts = torch.cat([t["la"][idx], t["ra"][idx]]).to(dev, non_blocking=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            r = self.ensemble.member_clip_returns(obs, acts, member)
+        r = r.float()
         return r[..., :b], r[..., b:]
 
     @torch.no_grad()
@@ -191,13 +202,30 @@ class RewardTrainer:
             rl.append(a)
             rr.append(b)
         ret_l, ret_r = torch.cat(rl, 1), torch.cat(rr, 1)
-        mu = t["mu"][torch.as_tensor(idx, device=self.ensemble.device)]
+        mu = t["mu"][torch.as_tensor(idx, device=t["mu"].device)].to(ret_l.device)
         eps = self.config.misclick_eps
         losses = [
             float(misclick_bt_loss(ret_l[m], ret_r[m], mu, eps)) for m in range(k)
         ]
         self.ensemble.train()
         return np.array(losses), torch.sigmoid(ret_r - ret_l).cpu().numpy()
+
+    def _cap(self, idx: np.ndarray) -> np.ndarray:
+        """A fixed-size random subset of ``idx`` (all of it when small)."""
+        n = self.config.eval_max_pairs
+        return idx if len(idx) <= n else np.sort(self.rng.choice(idx, n, replace=False))
+
+    def _sample_steps(
+        self, t: dict[str, torch.Tensor], idx: np.ndarray, max_steps: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Up to ``max_steps`` single steps ``(obs, acts)`` from both clips of pairs ``idx``."""
+        steps_per_pair = 2 * t["lo"].shape[1]
+        n_pairs = max(1, min(len(idx), max_steps // steps_per_pair))
+        pick = idx if len(idx) <= n_pairs else self.rng.choice(idx, n_pairs, replace=False)
+        j = torch.as_tensor(np.sort(pick), device=t["lo"].device)
+        obs = torch.cat([t["lo"][j].flatten(0, 1), t["ro"][j].flatten(0, 1)])
+        acts = torch.cat([t["la"][j].flatten(0, 1), t["ra"][j].flatten(0, 1)])
+        return obs, acts
 
     def _adapt_l2(self, train_loss: float, val_loss: float) -> None:
         c = self.config
@@ -217,12 +245,7 @@ class RewardTrainer:
         train_idx, val_idx = self.split(data)
         t = self._tensors(data)
         if not self.ensemble.input_stats_set() and len(train_idx) > 0:
-            steps_o = t["lo"][train_idx].flatten(0, 1)
-            steps_a = t["la"][train_idx].flatten(0, 1)
-            self.ensemble.set_input_stats(
-                torch.cat([steps_o, t["ro"][train_idx].flatten(0, 1)]),
-                torch.cat([steps_a, t["ra"][train_idx].flatten(0, 1)]),
-            )
+            self.ensemble.set_input_stats(*self._sample_steps(t, train_idx, 200_000))
         pairs_seen = 0
         n_tr = len(train_idx)
         self.ensemble.train()
@@ -244,26 +267,25 @@ class RewardTrainer:
                     torch.nn.utils.clip_grad_norm_(params, c.max_grad_norm)
                     opt.step()
                     pairs_seen += len(j)
-            tr_loss, _ = self._evaluate(t, train_idx)
-            va_loss, _ = self._evaluate(t, val_idx)
+            tr_loss, _ = self._evaluate(t, self._cap(train_idx))
+            va_loss, _ = self._evaluate(t, self._cap(val_idx))
             if val_idx is not train_idx:
                 self._adapt_l2(float(np.mean(tr_loss)), float(np.mean(va_loss)))
         train_seconds = time.perf_counter() - start
         self.ensemble.mark_changed()
-        # final diagnostics
-        tr_loss, tr_p = self._evaluate(t, train_idx)
+        # final diagnostics (training set capped; validation set whole)
+        tr_eval = self._cap(train_idx)
+        tr_loss, tr_p = self._evaluate(t, tr_eval)
         va_loss, va_p = self._evaluate(t, val_idx)
         mu = np.asarray(data.mu, np.float64)
-        mu_tr, mu_va = mu[train_idx], mu[val_idx]
+        mu_tr, mu_va = mu[tr_eval], mu[val_idx]
         eps = c.misclick_eps
         va_mean = va_p.mean(0) if va_p.size else np.zeros(0)
         bins, ece = calibration((1 - eps) * va_mean + eps / 2, mu_va, c.calibration_bins)
-        # normalise outputs over the steps of all labelled clips
+        # normalise outputs over (a sample of) the steps of the labelled clips
         if len(data) > 0:
             self.ensemble.fit_normalisation(
-                torch.cat([t["lo"].flatten(0, 1), t["ro"].flatten(0, 1)]),
-                torch.cat([t["la"].flatten(0, 1), t["ra"].flatten(0, 1)]),
-            )
+                *self._sample_steps(t, np.arange(len(data)), c.norm_max_steps))
         return TrainStats(
             n_train=n_tr,
             n_val=len(val_idx) if val_idx is not train_idx else 0,
