@@ -7,7 +7,7 @@ TORCH_CPU := torch==2.13.0
 export MUJOCO_GL ?= osmesa
 export PYOPENGL_PLATFORM ?= osmesa
 
-.PHONY: venv install install-test demo test test-slow lint bench clean sysdeps
+.PHONY: venv install install-test demo test test-slow lint bench bench-gui bench-smoke clean sysdeps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,20 +34,27 @@ venv install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-# Offscreen MuJoCo rendering (GUI, videos) needs OSMesa on CPU machines; best effort, needs root.
+# System packages: OSMesa for offscreen MuJoCo rendering (GUI videos) on machines without a
+# GPU, Debian's Chromium for the browser tests. Installed with apt when missing (needs root);
+# without them the rendering and browser tests skip with a reason.
+SYS_PKGS := libosmesa6 chromium
 sysdeps:
-	@if [ ! -e /usr/lib/x86_64-linux-gnu/libOSMesa.so.8 ] && [ ! -e /usr/lib/aarch64-linux-gnu/libOSMesa.so.8 ] && [ "$$(id -u)" = 0 ]; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libosmesa6 >/dev/null) \
-		|| echo "warning: could not install libosmesa6; MuJoCo rendering will be unavailable"; \
+	@missing=""; for p in $(SYS_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing (apt)"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+			|| echo "warning: could not install$$missing; rendering/browser tests will skip"; \
+		else echo "warning:$$missing missing and not root; rendering/browser tests will skip"; fi; \
 	fi
 
 demo: $(VENV)/.installed
 	$(BIN)/prefrl demo
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test sysdeps
 	$(BIN)/python -m pytest -q
 
-test-slow: $(VENV)/.installed-test
+test-slow: $(VENV)/.installed-test sysdeps
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(VENV)/.installed-test
@@ -56,6 +63,12 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(BIN)/prefrl bench reward
+
+bench-gui: $(VENV)/.installed sysdeps
+	$(BIN)/prefrl bench gui
+
+bench-smoke: $(VENV)/.installed
+	$(BIN)/prefrl bench run smoke --plot
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

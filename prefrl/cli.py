@@ -21,9 +21,11 @@ commands:
   train     train an agent on a reward learned from clip comparisons (--help for options)
   train --resume DIR
             continue a stopped or killed run
+  gui       label clip pairs in a browser while a run trains (--help for options)
   export    write a run's labels and clips as portable JSONL + npz
   demo      a short real run on Pendulum: learned vs true reward, table and PNG curve
-  bench     benchmarks (bench reward: reward-model throughput)
+  bench     benchmarks (bench reward | gui; bench run SUITE: the paper's grids, resumable)
+  plot      figures and summary tables of a suite's results (prefrl plot results/<suite>)
   presets   list the environment presets
 """
 
@@ -106,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             return _train(rest, command)
         if cmd == "export":
             return _export(rest)
+        if cmd == "gui":
+            from prefrl.gui.cli import gui_main
+
+            return gui_main(rest)
         if cmd == "demo":
             from prefrl.demo import main as demo_main
 
@@ -114,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             from prefrl.bench import main as bench_main
 
             return bench_main(rest)
+        if cmd == "plot":
+            from prefrl.plotting import plot_main
+
+            return plot_main(rest)
         if cmd == "presets":
             from prefrl.envs import list_presets, load_preset
 

@@ -82,6 +82,10 @@ class TrainConfig:
     """Torch device of the reward model: auto (CUDA if present), cpu or cuda."""
     torch_threads: int | None = None
     """Torch CPU threads (default: torch's choice)."""
+    gui_host: str = "127.0.0.1"
+    """With --oracle human: where the labelling GUI listens (started with the run)."""
+    gui_port: int = 8765
+    """With --oracle human: the labelling GUI's port."""
     progress: bool = True
     """Show a live progress bar."""
     tensorboard: bool = True

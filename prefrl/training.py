@@ -209,8 +209,7 @@ class _Run:
         rc = self.rc
         metrics = MetricsLog(self.rd.metrics_path)
         start_step = int(self.state.get("num_timesteps", 0))
-        if self.state:
-            metrics.truncate_after(start_step)
+        metrics.truncate_after(start_step)  # rows after the checkpoint (or all, if none) go
         if self.cfg.progress:
             what = ("true reward" if self.cfg.reward == "true"
                     else f"{rc.labels} labels from the '{self.cfg.oracle}' teacher")
@@ -264,18 +263,35 @@ class _Run:
         self.rd.unlock()
 
 
+def start_gui(rc: ResolvedConfig) -> subprocess.Popen[bytes]:
+    """The labelling GUI for a human-oracle run, as its own process (prints the URL)."""
+    import sys
+
+    cmd = [sys.executable, "-m", "prefrl.cli", "gui", "--run", str(rc.run_dir),
+           "--host", rc.train.gui_host, "--port", str(rc.train.gui_port)]
+    print("prefrl: starting the labelling GUI; questions queue up while training goes on",
+          flush=True)
+    return subprocess.Popen(cmd, start_new_session=True)
+
+
 def _execute(rc: ResolvedConfig, resuming: bool, command: str | None) -> RunResult:
     run = _Run(rc, command)
     if not resuming:
         run.rd.create()
     run.rd.lock()
+    gui = None
     try:
         if not resuming:
             run.rd.write_json(run.rd.config_path,
                               {**rc.to_json(), "provenance": provenance(command)})
         run.build(resuming)
+        if rc.train.oracle == "human" and rc.train.reward == "learned":
+            gui = start_gui(rc)
         return run.run()
     finally:
+        if gui is not None:
+            gui.terminate()
+            gui.wait(10)
         run.close()
 
 

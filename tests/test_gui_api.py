@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ pytest.importorskip("httpx", reason="GUI test dependency httpx not installed")
 pytest.importorskip("uvicorn", reason="GUI dependencies not installed (pip install -e '.[gui]')")
 
 with warnings.catch_warnings():  # starlette >= 1 deprecates httpx in its TestClient
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 from prefrl.gui.app import create_app  # noqa: E402
@@ -49,6 +50,7 @@ class Gui:
     """An app over a fresh store with annotators alice, bob and carol."""
 
     def __init__(self, tmp: Path, n_queries: int = 6, **kw: object) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
         self.store_path = tmp / "labels.sqlite"
         self.qids = make_store(self.store_path, n_queries, returns=bool(kw.pop("returns", True)))
         self.app = create_app(self.store_path, env_id=None, annotators_file=tmp / "ann.json",
@@ -65,10 +67,28 @@ class Gui:
     def labels(self, include_undone: bool = False) -> list[Label]:
         return self.state.store.labels(include_undone=include_undone)
 
+    def close(self) -> None:
+        """Stop background video work (no lifespan runs without ``with TestClient``)."""
+        self.state.cache.close()
+        self.state.store.close()
+
 
 @pytest.fixture
-def gui(tmp_path: Path) -> Gui:
-    return Gui(tmp_path)
+def make_gui(tmp_path: Path) -> Iterator[Callable[..., Gui]]:
+    made: list[Gui] = []
+
+    def make(n_queries: int = 6, **kw: object) -> Gui:
+        made.append(Gui(tmp_path / f"gui{len(made)}", n_queries, **kw))
+        return made[-1]
+
+    yield make
+    for g in made:
+        g.close()
+
+
+@pytest.fixture
+def gui(make_gui: Callable[..., Gui]) -> Gui:
+    return make_gui()
 
 
 def answer(c: TestClient, q: dict, ans: str, **extra: object) -> dict:
@@ -88,7 +108,8 @@ def test_every_route_needs_a_valid_token(gui: Gui, method: str, path: str) -> No
     c = gui.client()
     assert c.request(method, path).status_code == 401
     assert c.request(method, path, params={"token": "nope"}).status_code == 401
-    bad = {"Authorization": "Bearer " + gui.tokens["alice"][:-1] + "x"}
+    tok = gui.tokens["alice"]
+    bad = {"Authorization": "Bearer " + tok[:-1] + ("A" if tok[-1] != "A" else "B")}
     r = c.request(method, path, headers=bad)
     assert r.status_code == 401 and r.json()["detail"].startswith("missing or invalid token")
 
@@ -152,8 +173,8 @@ def test_response_time_is_clamped(gui: Gui) -> None:
     assert rts[0] is not None and 0 <= rts[0] <= 5 and rts[1] == 0.0 and rts[2] == 600.0
 
 
-def test_sides_are_shuffled_and_labels_keep_what_was_shown(tmp_path: Path) -> None:
-    g = Gui(tmp_path, n_queries=16)
+def test_sides_are_shuffled_and_labels_keep_what_was_shown(make_gui: Callable[..., Gui]) -> None:
+    g = make_gui(n_queries=16)
     c = g.client("alice")
     recs = {x.id: x for x in g.state.store.queries()}
     swapped = 0
@@ -198,8 +219,8 @@ def test_status_numbers(gui: Gui) -> None:
     assert gui.client("bob").get("/api/status").json()["labels_per_hour"] == 0.0
 
 
-def test_two_annotators_answering_at_once_lose_nothing(tmp_path: Path) -> None:
-    g = Gui(tmp_path, n_queries=30)
+def test_two_annotators_answering_at_once_lose_nothing(make_gui: Callable[..., Gui]) -> None:
+    g = make_gui(n_queries=30)
     done: dict[str, list[int]] = {"alice": [], "bob": []}
     errors: list[BaseException] = []
 
@@ -300,8 +321,8 @@ def test_video_is_made_once_and_served_with_ranges(gui: Gui) -> None:
 
 
 # -------------------------------------------------------------------------------- overlap
-def test_no_overlap_nobody_sees_an_answered_pair(tmp_path: Path) -> None:
-    g = Gui(tmp_path, n_queries=3, overlap=0.0)
+def test_no_overlap_nobody_sees_an_answered_pair(make_gui: Callable[..., Gui]) -> None:
+    g = make_gui(n_queries=3, overlap=0.0)
     a, b = g.client("alice"), g.client("bob")
     q = a.get("/api/next").json()["query"]
     answer(a, q, "left")
@@ -312,8 +333,8 @@ def test_no_overlap_nobody_sees_an_answered_pair(tmp_path: Path) -> None:
     assert q["id"] not in seen and len(seen) == 2
 
 
-def test_full_overlap_shows_a_pair_to_exactly_two_people(tmp_path: Path) -> None:
-    g = Gui(tmp_path, n_queries=3, overlap=1.0)
+def test_full_overlap_shows_a_pair_to_exactly_two_people(make_gui: Callable[..., Gui]) -> None:
+    g = make_gui(n_queries=3, overlap=1.0)
     a, b, c = g.client("alice"), g.client("bob"), g.client("carol")
     q = a.get("/api/next").json()["query"]
     answer(a, q, "left")
@@ -328,8 +349,8 @@ def test_full_overlap_shows_a_pair_to_exactly_two_people(tmp_path: Path) -> None
     assert q["id"] not in ids  # nobody sees the same pair twice
 
 
-def test_partial_overlap_follows_the_draw(tmp_path: Path) -> None:
-    g = Gui(tmp_path, n_queries=40, overlap=0.5)
+def test_partial_overlap_follows_the_draw(make_gui: Callable[..., Gui]) -> None:
+    g = make_gui(n_queries=40, overlap=0.5)
     a, b = g.client("alice"), g.client("bob")
     for _ in range(30):
         answer(a, a.get("/api/next").json()["query"], "left")
@@ -347,8 +368,8 @@ def test_partial_overlap_follows_the_draw(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------- stats
-def test_stats_agreement_on_a_constructed_case(tmp_path: Path) -> None:
-    g = Gui(tmp_path, n_queries=4)
+def test_stats_agreement_on_a_constructed_case(make_gui: Callable[..., Gui]) -> None:
+    g = make_gui(n_queries=4)
     q = g.state.store.queries()  # in every query the left clip has the higher true return
     with LabelStore(g.store_path) as s:
         def add(i: int, who: str, ans: str, swap: bool = False) -> None:
@@ -378,8 +399,8 @@ def test_stats_agreement_on_a_constructed_case(tmp_path: Path) -> None:
     assert st["totals"] == {"labels": 8, "human_labels": 7, "synthetic_labels": 1, "pending": 0}
 
 
-def test_stats_without_true_reward(tmp_path: Path) -> None:
-    g = Gui(tmp_path, n_queries=2, returns=False)
+def test_stats_without_true_reward(make_gui: Callable[..., Gui]) -> None:
+    g = make_gui(n_queries=2, returns=False)
     c = g.client("alice")
     answer(c, c.get("/api/next").json()["query"], "left")
     t = c.get("/stats").json()["teacher"]
@@ -395,11 +416,11 @@ def test_label_an_exported_clip_set(tmp_path: Path) -> None:
                      annotators_file=tmp_path / "export" / "annotators.json",
                      clips_file=tmp_path / "export")
     tok = app.state.gui.registry.add("alice")
-    c = TestClient(app, headers={"Authorization": f"Bearer {tok}"})
-    assert c.get("/api/status").json()["queue"] == 5
-    q = c.get("/api/next").json()["query"]
-    answer(c, q, "left")
-    keys = {x.pair_key for x in app.state.gui.store.queries()}
+    with TestClient(app, headers={"Authorization": f"Bearer {tok}"}) as c:  # runs the lifespan
+        assert c.get("/api/status").json()["queue"] == 5
+        q = c.get("/api/next").json()["query"]
+        answer(c, q, "left")
+        keys = {x.pair_key for x in app.state.gui.store.queries()}
     assert len(keys) == 5 and pair_key(q["left"], q["right"]) in keys
 
 

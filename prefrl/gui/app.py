@@ -285,8 +285,9 @@ def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
 
 
 def _install_handlers(app: FastAPI) -> None:
-    """JSON errors without internals: 422 without echoing the input, 404 for unknown clips,
-    503 for a busy store, else 500.
+    """Install JSON error handlers that reveal no internals.
+
+    422 without echoing the input, 503 for a busy store, else 500.
     """
 
     @app.exception_handler(RequestValidationError)
@@ -294,10 +295,6 @@ def _install_handlers(app: FastAPI) -> None:
         errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
                    "type": str(e.get("type", ""))} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
-
-    @app.exception_handler(KeyError)
-    async def unknown(_: Request, exc: KeyError) -> JSONResponse:
-        return JSONResponse({"detail": "not found"}, status_code=404)
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:

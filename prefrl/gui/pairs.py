@@ -103,8 +103,8 @@ class PairQueue:
         Empty if there is none. The pairs after the first are not reserved: they are what the
         server may prepare videos for in advance.
         """
-        view = self.view()
-        with self.lock:
+        with self.lock:  # read the store under the lock: an answer releases its lease only
+            view = self.view()  # after its label is committed, so no pair is handed out twice
             found = self.candidates(annotator, view, exclude)
             if found:
                 self.reserve(annotator, found[0].id)

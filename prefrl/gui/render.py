@@ -27,6 +27,7 @@ sets it when there is no display and nothing imported MuJoCo yet.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
@@ -49,6 +50,8 @@ DEFAULT_FPS = 20.0
 MAX_FRAMES = 2000
 MAX_FPS = 50.0
 _local = threading.local()  # per-thread renderers: GL contexts belong to one thread
+_ALL_SCENES: list[Any] = []  # every thread's, to free them at exit
+_ALL_LOCK = threading.Lock()
 
 
 class RenderError(RuntimeError):
@@ -233,6 +236,8 @@ def _scene(kind: str, env_id: str, size: int) -> Any:
     key = (kind, env_id, size)
     if key not in scenes:
         scenes[key] = (_MujocoScene if kind == "mujoco" else _PendulumScene)(env_id, size)
+        with _ALL_LOCK:
+            _ALL_SCENES.append(scenes[key])
     return scenes[key]
 
 
@@ -249,28 +254,36 @@ def clip_frames(clip: Clip, *, env_id: str | None = None,
     faster than :data:`MAX_FPS` steps per second show every k-th step (T' = ceil(T / k)), so
     that videos still play in real time.
     """
-    if clip.length > MAX_FRAMES:
-        raise RenderError(f"clip has {clip.length} steps; at most {MAX_FRAMES} can be shown")
     env = clip.env_id if _registered(clip.env_id) else (env_id or clip.env_id)
     rs = clip.render_state
-    scene: Any = None
     if "frames" in rs or (clip.obs.dtype == np.uint8 and clip.obs.ndim >= 3):
-        kind, fps = "pixels", _fps_of(env)
-    elif "qpos" in rs and "qvel" in rs:
-        kind, scene = "mujoco", _scene("mujoco", env, size)
-        fps = scene.fps
-    elif _is_pendulum(clip, env):
-        kind, scene, fps = "pendulum", _scene("pendulum", env, size), _fps_of(env)
-    else:
-        kind, fps = "chart", _fps_of(env)
-    stride = max(1, math.ceil(fps / MAX_FPS - 1e-9))
-    if kind == "pixels":
+        fps = _fps_of(env)
+        stride = _stride(clip, fps)
         frames = _upscale(pixel_frames(rs.get("frames", clip.obs)[::stride]), size)
-    elif kind == "chart":
-        frames = _bar_chart(clip.obs, size)[::stride]
-    else:
-        frames = scene.frames(clip, stride)
-    return frames, float(min(max(fps / stride, 1.0), MAX_FPS))
+        return frames, _shown_fps(fps, stride)
+    kind = "mujoco" if "qpos" in rs and "qvel" in rs else \
+        "pendulum" if _is_pendulum(clip, env) else "chart"
+    if kind != "chart":
+        try:
+            scene = _scene(kind, env, size)
+            fps = scene.fps if kind == "mujoco" else _fps_of(env)
+            stride = _stride(clip, fps)
+            return scene.frames(clip, stride), _shown_fps(fps, stride)
+        except Exception as e:  # noqa: BLE001 - a chart beats a pair nobody can answer
+            _log.warning("cannot render clip %s of %s (%r); showing its observations", clip.hash,
+                         env, e)
+    fps = _fps_of(env)
+    stride = _stride(clip, fps)
+    return _bar_chart(clip.obs[::stride], size), _shown_fps(fps, stride)
+
+
+def _stride(clip: Clip, fps: float) -> int:
+    """Show every k-th step: at most MAX_FPS frames per second and MAX_FRAMES in all."""
+    return max(1, math.ceil(fps / MAX_FPS - 1e-9), math.ceil(clip.length / MAX_FRAMES))
+
+
+def _shown_fps(fps: float, stride: int) -> float:
+    return float(min(max(fps / stride, 1.0), MAX_FPS))
 
 
 def _registered(env_id: str) -> bool:
@@ -285,12 +298,28 @@ def _registered(env_id: str) -> bool:
         return False
 
 
-def close_renderers() -> None:
-    """Free this thread's renderers and envs."""
-    for scene in _local.__dict__.pop("scenes", {}).values():
+def _close(scenes: list[Any]) -> None:
+    for scene in scenes:
         for obj in (getattr(scene, "renderer", None), getattr(scene, "env", None)):
             try:
                 if obj is not None:
                     obj.close()
             except Exception:  # noqa: BLE001 - best effort cleanup
                 _log.debug("closing %r failed", obj, exc_info=True)
+
+
+def close_renderers() -> None:
+    """Free this thread's renderers and envs."""
+    mine = list(_local.__dict__.pop("scenes", {}).values())
+    with _ALL_LOCK:
+        _ALL_SCENES[:] = [s for s in _ALL_SCENES if all(s is not m for m in mine)]
+    _close(mine)
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free every GL context while MuJoCo is still loaded (not in interpreter teardown)."""
+    with _ALL_LOCK:
+        scenes, _ALL_SCENES[:] = list(_ALL_SCENES), []
+    _local.__dict__.pop("scenes", None)
+    _close(scenes)

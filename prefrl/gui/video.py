@@ -55,11 +55,12 @@ class VideoFormat:
 
 FORMATS: dict[str, VideoFormat] = {
     "mp4": VideoFormat("mp4", "video/mp4", "libx264", (
-        "-preset", "veryfast", "-crf", "23", "-movflags", "+faststart")),
+        "-preset", "superfast", "-crf", "23", "-movflags", "+faststart")),
     "webm": VideoFormat("webm", "video/webm", "libvpx-vp9", (
         "-b:v", "0", "-crf", "34", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1")),
 }
 URGENT, PREFETCH = 0, 10  # request priorities: shown now, or wanted soon
+RENDER_NICE = 5  # niceness added to the rendering thread
 
 
 def encode_video(frames: np.ndarray, path: Path, fps: float, fmt: str = "mp4") -> Path:
@@ -131,10 +132,11 @@ class VideoCache:
         with self._lock:
             if self._closed:
                 raise RuntimeError("video cache is closed")
+            job_fut: Future[Path]
             if key in self._jobs:
                 job_fut = self._jobs[key][0]
             else:
-                job_fut: Future[Path] = Future()
+                job_fut = Future()
                 self._jobs[key] = (job_fut, load)
             self._queue.put((priority, next(self._seq), key))
             if self._thread is None:
@@ -150,6 +152,9 @@ class VideoCache:
         return self.request(clip.hash, lambda: clip, fmt).result(timeout)
 
     def _work(self) -> None:
+        if RENDER_NICE and hasattr(os, "nice"):  # on Linux this lowers this thread (and the
+            with contextlib.suppress(OSError):  # GL threads and ffmpeg it starts) only:
+                os.nice(RENDER_NICE)  # training on the same machine keeps priority
         try:
             while True:
                 _, _, key = self._queue.get()

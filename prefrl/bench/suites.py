@@ -1,0 +1,232 @@
+"""Benchmark suites as data: a grid of (env x setting x seed) cells, each one training run.
+
+A :class:`Suite` names its envs, its settings (a label budget with the learned reward, or the
+true reward) and its seeds; :meth:`Suite.cells` expands it into :class:`Cell` objects, each with
+the :class:`~prefrl.config.TrainConfig` arguments of one run and its directory
+``<out>/<env>/<setting>/<seed>/``. Suites can also be read from a JSON file
+(:meth:`Suite.from_json`), which is how ``<out>/suite.json`` records what was run.
+
+>>> suite = SUITES["mujoco-paper"]
+>>> len(suite.cells())
+96
+>>> cell = suite.cells(envs=["Hopper"], seeds=[1])[0]
+>>> cell.key, cell.config["labels"], cell.config["oracle"]
+('Hopper/labels-350/1', 350, 'paper')
+>>> [s.name for s in SUITES["smoke"].settings]
+['labels-200', 'true']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefrl.config import TrainConfig
+
+_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One column of the grid: a reward source, a label budget and extra config values."""
+
+    name: str
+    reward: str = "learned"
+    labels: int | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def learned(cls, labels: int, **overrides: Any) -> Setting:
+        """``labels-<N>``: the learned reward from ``N`` synthetic labels."""
+        return cls(f"labels-{labels}", "learned", labels, dict(overrides))
+
+    @classmethod
+    def true(cls, **overrides: Any) -> Setting:
+        """``true``: the same pipeline on the environment's true reward (the RL baseline)."""
+        return cls("true", "true", None, dict(overrides))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of a suite: ``config`` holds :class:`TrainConfig` arguments (no ``run_dir``)."""
+
+    env: str
+    setting: str
+    seed: int
+    config: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """``env/setting/seed``: the cell's path relative to the suite's out dir."""
+        return f"{self.env}/{self.setting}/{self.seed}"
+
+    def path(self, out: Path) -> Path:
+        """The cell's run directory under ``out``."""
+        return Path(out) / self.env / self.setting / str(self.seed)
+
+    def train_config(self, out: Path) -> TrainConfig:
+        """The :class:`TrainConfig` of this cell, running in :meth:`path`."""
+        return TrainConfig(**dict(self.config), run_dir=self.path(out))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict (for ``suite.json`` and for sending to workers)."""
+        return {"env": self.env, "setting": self.setting, "seed": self.seed,
+                "config": dict(self.config)}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A grid of runs: envs x settings x seeds, with shared config values.
+
+    ``steps`` gives per-env step budgets (envs not listed use their preset's); ``common`` holds
+    :class:`TrainConfig` values shared by every cell (a setting's ``overrides`` win over them).
+    """
+
+    name: str
+    envs: tuple[str, ...]
+    settings: tuple[Setting, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: Mapping[str, int] = field(default_factory=dict)
+    common: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def setting(self, name: str) -> Setting:
+        """The setting called ``name`` (``KeyError`` if none)."""
+        for s in self.settings:
+            if s.name == name:
+                return s
+        raise KeyError(f"suite {self.name!r} has no setting {name!r}; "
+                       f"known: {', '.join(s.name for s in self.settings)}")
+
+    def cells(self, *, envs: Iterable[str] | None = None, settings: Iterable[str] | None = None,
+              seeds: Iterable[int] | None = None, steps_scale: float = 1.0) -> list[Cell]:
+        """Expand the grid (optionally restricted), env-major: env, then setting, then seed.
+
+        ``steps_scale`` multiplies every step budget; it needs the preset's budget for envs
+        without an explicit one, so it raises ``ValueError`` for a preset that does not exist.
+        """
+        env_list = self._pick(envs, self.envs, "env")
+        set_list = [self.setting(s) for s in self._pick(settings,
+                                                         [s.name for s in self.settings],
+                                                         "setting")]
+        seed_list = list(self.seeds if seeds is None else seeds)
+        out: list[Cell] = []
+        for env in env_list:
+            steps = self._steps(env, steps_scale)
+            for st in set_list:
+                cfg: dict[str, Any] = {**self.common, "env": env, "reward": st.reward}
+                if st.labels is not None:
+                    cfg["labels"] = st.labels
+                if steps is not None:
+                    cfg["steps"] = steps
+                cfg.update(st.overrides)
+                unknown = set(cfg) - _TRAIN_FIELDS - {"run_dir"}
+                if unknown:
+                    raise ValueError(f"suite {self.name!r}: unknown TrainConfig field(s) "
+                                     f"{', '.join(sorted(unknown))}")
+                cfg.pop("run_dir", None)
+                out.extend(Cell(env, st.name, seed, {**cfg, "seed": seed}) for seed in seed_list)
+        return out
+
+    def _pick(self, wanted: Iterable[str] | None, known: Sequence[str], what: str) -> list[str]:
+        if wanted is None:
+            return list(known)
+        wanted = list(wanted)
+        bad = [w for w in wanted if w not in known]
+        if bad:
+            raise ValueError(f"suite {self.name!r} has no {what} {', '.join(map(repr, bad))}; "
+                             f"known: {', '.join(known)}")
+        return wanted
+
+    def _steps(self, env: str, scale: float) -> int | None:
+        base = self.steps.get(env)
+        if scale == 1.0:
+            return base
+        if base is None:
+            from prefrl.envs import load_preset
+
+            base = load_preset(env).steps
+        return max(1, int(math.ceil(base * scale)))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict; :meth:`from_json` reads it back."""
+        return {
+            "name": self.name, "description": self.description, "envs": list(self.envs),
+            "settings": [{"name": s.name, "reward": s.reward, "labels": s.labels,
+                          "overrides": dict(s.overrides)} for s in self.settings],
+            "seeds": list(self.seeds), "steps": dict(self.steps), "common": dict(self.common),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Suite:
+        """A suite from a dict like :meth:`to_json`'s.
+
+        ``settings`` entries may also be plain names: ``labels-<N>`` or ``true``.
+        """
+        settings = []
+        for s in doc["settings"]:
+            if isinstance(s, str):
+                settings.append(Setting.true() if s == "true"
+                                else Setting.learned(int(s.removeprefix("labels-"))))
+            else:
+                settings.append(Setting(s["name"], s.get("reward", "learned"), s.get("labels"),
+                                        dict(s.get("overrides", {}))))
+        return cls(name=doc["name"], envs=tuple(doc["envs"]), settings=tuple(settings),
+                   seeds=tuple(doc.get("seeds", (0, 1, 2))), steps=dict(doc.get("steps", {})),
+                   common=dict(doc.get("common", {})), description=doc.get("description", ""))
+
+
+MUJOCO_ENVS = ("HalfCheetah", "Hopper", "Walker2d", "Swimmer", "Ant", "Reacher",
+               "InvertedPendulum", "InvertedDoublePendulum")
+"""The paper's eight MuJoCo tasks (Christiano et al. 2017, figure 1)."""
+
+ATARI_ENVS = ("BeamRider", "Breakout", "Enduro", "Pong", "Qbert", "Seaquest", "SpaceInvaders")
+"""The paper's seven Atari games (figure 2)."""
+
+_QUIET = {"progress": False, "torch_threads": 1}
+
+SUITES: dict[str, Suite] = {
+    "mujoco-paper": Suite(
+        name="mujoco-paper", envs=MUJOCO_ENVS,
+        settings=(Setting.learned(350), Setting.learned(700), Setting.learned(1400),
+                  Setting.true()),
+        seeds=(0, 1, 2), common={**_QUIET, "oracle": "paper"},
+        description="the paper's MuJoCo grid: 8 tasks x {350, 700, 1400 synthetic labels from "
+                    "the 'paper' teacher, true reward} x 3 seeds, preset step budgets",
+    ),
+    "atari-paper": Suite(
+        name="atari-paper", envs=ATARI_ENVS,
+        settings=(Setting.learned(5500), Setting.true()),
+        seeds=(0, 1, 2), common={**_QUIET, "oracle": "paper"},
+        description="the paper's Atari grid: 7 games x {5500 synthetic labels, true reward} x "
+                    "3 seeds (needs the Atari presets in envs/)",
+    ),
+    "smoke": Suite(
+        name="smoke", envs=("Pendulum", "InvertedPendulum"),
+        settings=(Setting.learned(200, pretrain_clips=100, pretrain_epochs=20, update_epochs=3),
+                  Setting.true()),
+        seeds=(0, 1), steps={"Pendulum": 40_000, "InvertedPendulum": 20_000},
+        common={**_QUIET, "oracle": "paper", "tensorboard": False},
+        description="a fast end-to-end check (5-10 min on 2 cores): Pendulum and "
+                    "InvertedPendulum x {200 labels, true reward} x 2 seeds, small budgets",
+    ),
+}
+"""The built-in suites by name."""
+
+
+def get_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name, or one read from a JSON file (``ValueError`` if neither)."""
+    if name_or_path in SUITES:
+        return SUITES[name_or_path]
+    p = Path(name_or_path)
+    if p.suffix == ".json" and p.is_file():
+        import json
+
+        doc = json.loads(p.read_text())
+        return Suite.from_json(doc.get("definition", doc))
+    raise ValueError(f"unknown suite {name_or_path!r}; known: {', '.join(SUITES)} "
+                     "(or a suite .json file)")

@@ -1,0 +1,155 @@
+"""The suite runner: a tiny real grid on the local pool and on Ray; skip, resume, layout."""
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from prefrl.bench.runner import cell_status, main, run_suite
+from prefrl.bench.suites import SUITES, Setting, Suite, get_suite
+
+TINY = Suite(
+    name="tiny", envs=("Pendulum",),
+    settings=(Setting.learned(10, pretrain_clips=20, pretrain_epochs=2, update_epochs=1),
+              Setting.true()),
+    seeds=(0, 1), steps={"Pendulum": 2048},
+    common={"progress": False, "tensorboard": False, "torch_threads": 1, "n_envs": 1},
+)
+CELLS = ["Pendulum/labels-10/0", "Pendulum/labels-10/1", "Pendulum/true/0", "Pendulum/true/1"]
+RUN_FILES = {"config.json", "metrics.csv", "result.json", "eval.json", "checkpoint"}
+
+
+def run(out, **kw):
+    return run_suite(TINY, out, eval_episodes=2, log=lambda _: None, **kw)
+
+
+def files(cell):
+    return {p.relative_to(cell): p.stat().st_mtime_ns for p in cell.rglob("*") if p.is_file()}
+
+
+def check_complete(out):
+    suite = json.loads((out / "suite.json").read_text())
+    assert suite["suite"] == "tiny" and sorted(c["key"] for c in suite["cells"]) == CELLS
+    assert suite["provenance"]["git_commit"] and suite["definition"]["steps"] == {
+        "Pendulum": 2048}
+    for key in CELLS:
+        cell = out / key
+        assert RUN_FILES <= {p.name for p in cell.iterdir()}, key
+        assert cell_status(cell) == "done" and not (cell / "error.txt").exists()
+        res = json.loads((cell / "result.json").read_text())
+        cfg = json.loads((cell / "config.json").read_text())
+        assert res["steps"] == 2048 and res["seed"] == int(key[-1])
+        assert res["labels"] == (10 if "labels" in key else 0) and "provenance" in res
+        assert cfg["train"]["run_dir"] == str(cell)
+        ev = json.loads((cell / "eval.json").read_text())
+        assert ev["episodes"] == 2 and ev["deterministic"] and ev["true_return"] < 0
+        with (cell / "metrics.csv").open() as f:
+            steps = [int(r["step"]) for r in csv.DictReader(f)]
+        assert steps == sorted(set(steps)) and steps[-1] == 2048, (key, steps)
+    return suite
+
+
+def test_local_runner_skips_finished_cells_and_resumes_killed_ones(tmp_path):
+    out = tmp_path / "grid"
+    first = run(out, workers=2)
+    assert first.ok and sorted(r["key"] for r in first.ran) == CELLS
+    assert {r["action"] for r in first.ran} == {"train"}
+    check_complete(out)
+
+    again = run(out, workers=2)
+    assert again.ran == [] and sorted(again.skipped) == CELLS
+
+    # one cell lost its result.json (killed after its last checkpoint), one was killed before
+    # its first checkpoint (metrics rows, no checkpoint, no result)
+    (out / CELLS[0] / "result.json").unlink()
+    killed = out / CELLS[3]
+    for name in ("result.json", "eval.json"):
+        (killed / name).unlink()
+    shutil.rmtree(killed / "checkpoint")
+    untouched = {k: files(out / k) for k in (CELLS[1], CELLS[2])}
+    assert cell_status(out / CELLS[0]) == cell_status(killed) == "resume"
+
+    third = run(out, workers=2)
+    assert third.ok and sorted(r["key"] for r in third.ran) == [CELLS[0], CELLS[3]]
+    assert {r["action"] for r in third.ran} == {"resume"}
+    assert sorted(third.skipped) == [CELLS[1], CELLS[2]]
+    assert {k: files(out / k) for k in untouched} == untouched
+    suite = check_complete(out)
+    assert len(suite["invocations"]) == 3
+
+
+def test_runner_refuses_a_grid_that_does_not_match_existing_runs(tmp_path, capsys):
+    out = tmp_path / "grid"
+    cell = out / CELLS[2]
+    cell.mkdir(parents=True)
+    cfg = {"train": {"env": "Pendulum", "reward": "true", "steps": 999, "seed": 0}}
+    (cell / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="steps=999"):
+        run(out, workers=1)
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps(TINY.to_json()))
+    assert main([str(tiny), "--out", str(out)]) == 2
+    assert "steps=999" in capsys.readouterr().err
+
+
+def test_suite_definitions_and_dry_run(tmp_path, capsys):
+    cells = SUITES["mujoco-paper"].cells()
+    assert len(cells) == 8 * 4 * 3 and {c.config["oracle"] for c in cells} == {"paper"}
+    assert {c.setting for c in cells} == {"labels-350", "labels-700", "labels-1400", "true"}
+    assert len(SUITES["atari-paper"].cells()) == 7 * 2 * 3
+    assert {c.config.get("labels") for c in SUITES["atari-paper"].cells()} == {5500, None}
+    smoke = SUITES["smoke"].cells(steps_scale=0.5)
+    assert {c.config["steps"] for c in smoke} == {20_000, 10_000}
+    assert get_suite("smoke") is SUITES["smoke"]
+    assert get_suite(str(_write(tmp_path, TINY))).cells() == TINY.cells()
+    assert main(["smoke", "--out", str(tmp_path / "s"), "--dry-run", "--seeds", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "Pendulum/labels-200/5  new" in text and "4 cells" in text
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(ValueError, match="no env 'Nope'"):
+        SUITES["smoke"].cells(envs=["Nope"])
+
+
+def test_missing_presets_give_a_clear_error(tmp_path, capsys):
+    suite = Suite(name="x", envs=("Pendulum", "NoSuchGame"), settings=(Setting.true(),),
+                  seeds=(0,))
+    with pytest.raises(ValueError, match="no preset for NoSuchGame .*--envs"):
+        run_suite(suite, tmp_path / "x", log=lambda _: None)
+    assert not (tmp_path / "x" / "Pendulum").exists()
+    assert main(["nope"]) == 2 and "unknown suite" in capsys.readouterr().err
+
+
+def test_ray_backend_needs_ray_or_says_how_to_get_it(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *a, **kw):
+        if name == "ray":
+            raise ImportError("no ray")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    from prefrl.bench.backends import make_backend
+
+    with pytest.raises(RuntimeError, match="pip install"):
+        make_backend("ray")
+
+
+def test_ray_backend_writes_the_same_outputs(tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        report = run(tmp_path / "grid", backend="ray")
+    finally:
+        ray.shutdown()
+    assert report.ok and sorted(r["key"] for r in report.ran) == CELLS, report.failed
+    suite = check_complete(tmp_path / "grid")
+    assert suite["options"]["backend"] == "ray"
+
+
+def _write(tmp_path, suite):
+    p = tmp_path / "suite.json"
+    p.write_text(json.dumps(suite.to_json()))
+    return p
