@@ -40,7 +40,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from prefrl.envs import mujoco_render_state as render_state_of
 from prefrl.reward.ensemble import RewardEnsemble
-from prefrl.segments import SegmentBuffer, TrajectoryAccumulator
+from prefrl.segments import SegmentBuffer
+from prefrl.trajectories import TrajectoryAccumulator
 
 RewardMode = Literal["learned", "true"]
 

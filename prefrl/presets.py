@@ -1,0 +1,290 @@
+"""Environment presets: ``envs/<name>.toml`` files read into :class:`EnvPreset`.
+
+A preset names a task, its episode length, clip length, label and step budgets, tuned
+hyper-parameters per RL algorithm and optional ``[reward_model]`` / ``[preference]`` overrides.
+
+>>> p = load_preset("pendulum")
+>>> (p.env_id, p.horizon, p.clip_len, p.algo_kwargs_for("ppo")["n_steps"])
+('Pendulum-v1', 200, 25, 1024)
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ALGOS = ("ppo", "a2c", "trpo")
+"""Algorithms a preset may carry hyper-parameters for (SB3 / sb3-contrib class names, lower)."""
+
+PRESET_DIR = Path(os.environ.get("PREFRL_ENVS_DIR") or Path(__file__).parent.parent / "envs")
+"""Default preset folder: ``$PREFRL_ENVS_DIR``, else ``envs/`` at the repository root."""
+
+# Preset-level settings an algorithm table may override (they are not SB3 kwargs).
+_ALGO_OVERRIDES = {"n_envs": int, "normalize_obs": bool}
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "env_id": str, "horizon": int, "termination_penalty": (int, float), "clip_len": int,
+    "labels": int, "steps": int, "algo": str, "n_envs": int,
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "normalize_obs": bool, "dt": (int, float), "notes": str, "reward_model": dict,
+    "preference": dict, "sticky_actions": (int, float), "score_mask": bool,
+    **{a: dict for a in ALGOS},
+}
+# ``policy_kwargs.optimizer_class`` names a preset may use: torch.optim classes, and SB3's
+# TF-like RMSprop (the zoo's A2C recipe for Atari).
+_OPTIMIZERS = {"RMSpropTFLike": "stable_baselines3.common.sb2_compat.rmsprop_tf_like"}
+_ACTIVATIONS = {
+    "relu": "ReLU", "tanh": "Tanh", "elu": "ELU", "gelu": "GELU", "leaky_relu": "LeakyReLU",
+    "silu": "SiLU", "sigmoid": "Sigmoid", "softplus": "Softplus",
+}
+
+
+@dataclass(frozen=True)
+class EnvPreset:
+    """One task's settings, as read from ``envs/<name>.toml``.
+
+    Attributes:
+        name: short name (the file's stem), e.g. ``"HalfCheetah"``.
+        env_id: Gymnasium id, e.g. ``"HalfCheetah-v5"``.
+        horizon: fixed episode length in agent steps.
+        termination_penalty: true reward added at an early termination (``<= 0``).
+        clip_len: steps per clip shown to the teacher (about 1.5 s of simulated time).
+        labels: default label budget.
+        steps: default environment step budget.
+        algo: default RL algorithm (one of :data:`ALGOS`).
+        n_envs: parallel envs the default hyper-parameters assume.
+        normalize_obs: wrap the vec env in ``VecNormalize`` on observations.
+        algo_kwargs: per algorithm, keyword arguments of its SB3 class (plain TOML types).
+        algo_overrides: per algorithm, ``n_envs`` / ``normalize_obs`` that differ from the above.
+        reward_model: overrides of the reward model's settings, e.g. ``{"hidden": [64, 64]}``.
+        preference: overrides of the preference-learning defaults of a run, e.g.
+            ``{"pretrain_frac": 0.0909, "update_epochs": 3}`` (see ``prefrl.config``).
+        sticky_actions: ALE ``repeat_action_probability`` (None: the env's default).
+        score_mask: hide the on-screen score from the reward model (Atari, see
+            :mod:`prefrl.atari`).
+        dt: simulated seconds per agent step, where the preset states it.
+        notes: free text.
+        path: the file it was read from.
+
+    """
+
+    name: str
+    env_id: str
+    horizon: int
+    termination_penalty: float
+    clip_len: int
+    labels: int
+    steps: int
+    algo: str
+    n_envs: int
+    normalize_obs: bool = False
+    algo_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    algo_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reward_model: dict[str, Any] = field(default_factory=dict)
+    preference: dict[str, Any] = field(default_factory=dict)
+    sticky_actions: float | None = None
+    score_mask: bool = False
+    dt: float | None = None
+    notes: str = ""
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.horizon >= 1, f"horizon must be >= 1, got {self.horizon}"),
+            (1 <= self.clip_len <= self.horizon,
+             f"clip_len must be in [1, horizon={self.horizon}], got {self.clip_len}"),
+            (self.termination_penalty <= 0,
+             f"termination_penalty must be <= 0, got {self.termination_penalty}"),
+            (self.labels >= 0, f"labels must be >= 0, got {self.labels}"),
+            (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
+            (self.n_envs >= 1, f"n_envs must be >= 1, got {self.n_envs}"),
+            (self.algo in ALGOS, f"algo must be one of {', '.join(ALGOS)}, got {self.algo!r}"),
+            (self.sticky_actions is None or 0.0 <= self.sticky_actions <= 1.0,
+             f"sticky_actions must be in [0, 1], got {self.sticky_actions}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"preset {self.name!r}: {msg}")
+
+    def algo_kwargs_for(self, algo: str | None = None, *, resolve: bool = True) -> dict[str, Any]:
+        """SB3 keyword arguments for ``algo`` (default: :attr:`algo`), as a fresh deep copy.
+
+        With ``resolve``, ``policy_kwargs.activation_fn`` names ("relu") become ``torch.nn``
+        classes and ``policy_kwargs.optimizer_class`` names ("RMSpropTFLike", "Adam") optimiser
+        classes; without, everything stays plain (for logging). Unknown algo -> ``ValueError``.
+        """
+        algo = (algo or self.algo).lower()
+        if algo not in ALGOS:
+            raise ValueError(f"unknown algo {algo!r}; known: {', '.join(ALGOS)}")
+        kwargs = copy.deepcopy(self.algo_kwargs.get(algo, {}))
+        pk = kwargs.get("policy_kwargs", {})
+        act = pk.get("activation_fn")
+        if resolve and isinstance(act, str):
+            import torch.nn
+
+            pk["activation_fn"] = getattr(torch.nn, _ACTIVATIONS[act.lower()])
+        opt = pk.get("optimizer_class")
+        if resolve and isinstance(opt, str):
+            pk["optimizer_class"] = _optimizer_class(opt)
+        return kwargs
+
+    def n_envs_for(self, algo: str | None = None) -> int:
+        """Parallel envs the hyper-parameters of ``algo`` assume."""
+        ov = self.algo_overrides.get((algo or self.algo).lower(), {})
+        return int(ov.get("n_envs", self.n_envs))
+
+    def normalize_obs_for(self, algo: str | None = None) -> bool:
+        """Whether ``algo``'s hyper-parameters assume ``VecNormalize`` on observations."""
+        ov = self.algo_overrides.get((algo or self.algo).lower(), {})
+        return bool(ov.get("normalize_obs", self.normalize_obs))
+
+
+def _optimizer_class(name: str) -> type:
+    """``"RMSpropTFLike"`` -> SB3's class, other names -> ``torch.optim.<name>``."""
+    import importlib
+
+    import torch.optim
+
+    if name in _OPTIMIZERS:
+        return getattr(importlib.import_module(_OPTIMIZERS[name]), name)
+    if not _known_optimizer(name):
+        raise ValueError(f"unknown optimizer {name!r}")
+    return getattr(torch.optim, name)
+
+
+def _known_optimizer(name: str) -> bool:
+    if name in _OPTIMIZERS:
+        return True
+    import torch.optim
+
+    cls = getattr(torch.optim, name, None)
+    return isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)
+
+
+def preset_dir() -> Path:
+    """Return the preset folder now: ``$PREFRL_ENVS_DIR`` if set, else :data:`PRESET_DIR`."""
+    env = os.environ.get("PREFRL_ENVS_DIR")
+    return Path(env) if env else PRESET_DIR
+
+
+def _preset_files() -> list[Path]:
+    d = preset_dir()
+    if not d.is_dir():
+        raise ValueError(f"preset folder {d} not found; set PREFRL_ENVS_DIR to the envs/ folder")
+    return sorted(d.glob("*.toml"), key=lambda p: p.stem.lower())
+
+
+def list_presets() -> list[str]:
+    """Short names of the presets in :func:`preset_dir`, sorted case-insensitively."""
+    return [p.stem for p in _preset_files()]
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    ts = t if isinstance(t, tuple) else (t,)
+    names: dict[type, str] = {dict: "table"}
+    return " or ".join(names.get(x, x.__name__) for x in ts)
+
+
+def _check_type(path: Path, key: str, value: Any, t: type | tuple[type, ...]) -> None:
+    ts = t if isinstance(t, tuple) else (t,)
+    if isinstance(value, bool) and bool not in ts or not isinstance(value, ts):
+        raise ValueError(
+            f"{path}: key {key!r} must be {_type_name(t)}, got {type(value).__name__} {value!r}"
+        )
+
+
+def _check_plain(path: Path, key: str, value: Any) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_plain(path, f"{key}.{k}", v)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_plain(path, f"{key}[{i}]", v)
+    elif not isinstance(value, int | float | str | bool):
+        raise ValueError(f"{path}: key {key!r} must hold plain values, got {type(value).__name__}")
+
+
+def _parse_algo_table(path: Path, algo: str, table: dict[str, Any]) -> tuple[dict, dict]:
+    kwargs, overrides = {}, {}
+    for k, v in table.items():
+        if k in _ALGO_OVERRIDES:
+            _check_type(path, f"{algo}.{k}", v, _ALGO_OVERRIDES[k])
+            overrides[k] = v
+            continue
+        _check_plain(path, f"{algo}.{k}", v)
+        if k in ("learning_rate", "clip_range"):
+            _check_type(path, f"{algo}.{k}", v, (int, float))
+        kwargs[k] = v
+    act = kwargs.get("policy_kwargs", {}).get("activation_fn")
+    if act is not None and (not isinstance(act, str) or act.lower() not in _ACTIVATIONS):
+        raise ValueError(f"{path}: key '{algo}.policy_kwargs.activation_fn' must be one of "
+                         f"{', '.join(_ACTIVATIONS)}, got {act!r}")
+    opt = kwargs.get("policy_kwargs", {}).get("optimizer_class")
+    if opt is not None and not (isinstance(opt, str) and _known_optimizer(opt)):
+        raise ValueError(f"{path}: key '{algo}.policy_kwargs.optimizer_class' must name a "
+                         f"torch.optim class or {', '.join(_OPTIMIZERS)}, got {opt!r}")
+    return kwargs, overrides
+
+
+def _read_preset(path: Path) -> EnvPreset:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"{path}: cannot read preset: {e}") from e
+    for key, t in _REQUIRED.items():
+        if key not in data:
+            raise ValueError(f"{path}: missing required key {key!r}")
+        _check_type(path, key, data[key], t)
+    for key, value in data.items():
+        if key not in _REQUIRED and key not in _OPTIONAL:
+            raise ValueError(f"{path}: unknown key {key!r}")
+        if key in _OPTIONAL:
+            _check_type(path, key, value, _OPTIONAL[key])
+    if data["algo"] not in data:
+        raise ValueError(f"{path}: key {data['algo']!r} (the table of algo) is missing")
+    kwargs, overrides = {}, {}
+    for a in ALGOS:
+        if a in data:
+            kwargs[a], ov = _parse_algo_table(path, a, data[a])
+            if ov:
+                overrides[a] = ov
+    rm = data.get("reward_model", {})
+    _check_plain(path, "reward_model", rm)
+    pref = data.get("preference", {})
+    _check_plain(path, "preference", pref)
+    try:
+        return EnvPreset(
+            name=path.stem, env_id=data["env_id"], horizon=data["horizon"],
+            termination_penalty=float(data["termination_penalty"]), clip_len=data["clip_len"],
+            labels=data["labels"], steps=data["steps"], algo=data["algo"], n_envs=data["n_envs"],
+            normalize_obs=data.get("normalize_obs", False), algo_kwargs=kwargs,
+            algo_overrides=overrides, reward_model=rm, notes=data.get("notes", ""), path=path,
+            dt=float(data["dt"]) if "dt" in data else None, preference=pref,
+            sticky_actions=float(data["sticky_actions"]) if "sticky_actions" in data else None,
+            score_mask=data.get("score_mask", False),
+        )
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+
+
+def load_preset(name_or_id: str | Path) -> EnvPreset:
+    """Load a preset by short name (any case), Gymnasium id, or path to a ``.toml`` file.
+
+    Unknown names and malformed files raise ``ValueError`` with a one-line message.
+    """
+    s = str(name_or_id)
+    if s.endswith(".toml") or Path(s).is_file():
+        return _read_preset(Path(s))
+    files = _preset_files()
+    for p in files:
+        if p.stem.lower() == s.lower():
+            return _read_preset(p)
+    for p in files:
+        preset = _read_preset(p)
+        if preset.env_id.lower() == s.lower():
+            return preset
+    raise ValueError(f"unknown env {s!r}; known: {', '.join(p.stem for p in files)}")
