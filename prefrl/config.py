@@ -74,6 +74,8 @@ class TrainConfig:
     """Epochs per reward-model update (default 10)."""
     pretrain_epochs: int | None = None
     """Epochs of the reward-model pre-training on the first labels (default 100)."""
+    pool_mb: int = 1024
+    """Memory cap of the pool of candidate clips, in MiB (oldest clips are evicted)."""
     checkpoint_every: int | None = None
     """Environment steps between checkpoints (default: steps / 10)."""
     log_every: int | None = None
@@ -119,6 +121,8 @@ class TrainConfig:
             raise ConfigError(f"--labels {labels} is too few to learn a reward (need >= 2)")
         if not 0.0 <= pref["pretrain_frac"] <= 1.0:
             raise ConfigError(f"--pretrain-frac must be in [0, 1], got {pref['pretrain_frac']}")
+        if self.pool_mb < 1:
+            raise ConfigError(f"--pool-mb must be >= 1, got {self.pool_mb}")
         if min(pref["ensemble_size"], pref["oversample"], n_envs) < 1:
             raise ConfigError("--ensemble-size, --oversample and --n-envs must be >= 1")
         if min(pref["update_epochs"], pref["pretrain_epochs"]) < 0:

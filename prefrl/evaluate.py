@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from stable_baselines3.common.vec_env import VecNormalize
@@ -51,14 +52,15 @@ def evaluate_run(run_dir: Path, episodes: int = 5, seed: int = 12345,
     if (ckpt / "vecnorm.npz").exists():
         v = load_npz(ckpt / "vecnorm.npz")
         env = VecNormalize(venv, training=False, norm_reward=False)
-        env.obs_rms.mean, env.obs_rms.var = v["obs_mean"], v["obs_var"]
+        rms: Any = env.obs_rms
+        rms.mean, rms.var = v["obs_mean"], v["obs_var"]
     algo = json.loads(rd.config_path.read_text())["resolved"]["algo"]
     model = algo_class(algo).load(ckpt / "policy.zip", device="cpu")
     returns: list[float] = []
     obs = env.reset()
     ret = 0.0
     while len(returns) < episodes:
-        act, _ = model.predict(obs, deterministic=deterministic)
+        act, _ = model.predict(obs, deterministic=deterministic)  # type: ignore[arg-type]
         obs, _, dones, infos = env.step(act)
         ret += float(infos[0]["true_reward"]) if "true_reward" in infos[0] else 0.0
         if dones[0]:

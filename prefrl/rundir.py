@@ -159,7 +159,7 @@ class RunDir:
 
 def save_npz(path: Path, arrays: dict[str, Any]) -> None:
     """Save a dict of arrays / scalars / strings with ``np.savez`` (no pickle)."""
-    np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
 
 
 def load_npz(path: Path) -> dict[str, Any]:

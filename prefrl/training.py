@@ -129,6 +129,7 @@ class _Run:
                 selector=cfg.selector, oversample=rc.oversample,
                 ensemble_size=rc.ensemble_size, net_kwargs=dict(rc.preset.reward_model),
                 pretrain_epochs=rc.pretrain_epochs, update_epochs=rc.update_epochs,
+                pool_max_bytes=cfg.pool_mb << 20,
             )
             self.learner = PreferenceLearner.create(
                 venv.observation_space, venv.action_space, lc, self.rd.store_path,
@@ -165,8 +166,9 @@ class _Run:
                               tensorboard_log=tb)
         if isinstance(self.env, VecNormalize) and (ckpt / "vecnorm.npz").exists():
             v = load_npz(ckpt / "vecnorm.npz")
-            self.env.obs_rms.mean, self.env.obs_rms.var = v["obs_mean"], v["obs_var"]
-            self.env.obs_rms.count = float(v["obs_count"])
+            obs_rms: Any = self.env.obs_rms
+            obs_rms.mean, obs_rms.var, obs_rms.count = (
+                v["obs_mean"], v["obs_var"], float(v["obs_count"]))
             self.env.ret_rms.mean, self.env.ret_rms.var = v["ret_mean"], v["ret_var"]
             self.env.ret_rms.count = float(v["ret_count"])
         if self.learner is not None:
@@ -178,7 +180,7 @@ class _Run:
         tmp = self.rd.begin_checkpoint()
         self.model.save(tmp / "policy.zip")
         if isinstance(self.env, VecNormalize):
-            e = self.env
+            e: Any = self.env
             save_npz(tmp / "vecnorm.npz", {
                 "obs_mean": e.obs_rms.mean, "obs_var": e.obs_rms.var, "obs_count": e.obs_rms.count,
                 "ret_mean": e.ret_rms.mean, "ret_var": e.ret_rms.var, "ret_count": e.ret_rms.count,

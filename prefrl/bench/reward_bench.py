@@ -12,6 +12,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,7 +43,7 @@ def labelled_pairs(env_name: str, n_labels: int, clip_len: int, seed: int
 
 
 def time_training(data: PreferenceDataset, env: object, device: str, epochs: int,
-                  batch_size: int) -> dict[str, float]:
+                  batch_size: int) -> dict[str, Any]:
     """Seconds per epoch and label pairs per second (pairs x members / time)."""
     ens = RewardEnsemble.from_spaces(env.observation_space, env.action_space,  # type: ignore
                                      seed=0, device=device)
@@ -67,7 +68,7 @@ def time_training(data: PreferenceDataset, env: object, device: str, epochs: int
 
 
 def time_inference(env: object, device: str, n_envs_list: list[int], reps: int
-                   ) -> list[dict[str, float]]:
+                   ) -> list[dict[str, Any]]:
     """Microseconds per ``predict`` call for one step of ``n`` envs."""
     ens = RewardEnsemble.from_spaces(env.observation_space, env.action_space,  # type: ignore
                                      seed=0, device=device)

@@ -39,6 +39,10 @@ def as_tensor(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tenso
 class RewardEnsemble(nn.Module):
     """K reward nets with per-member output normalisation."""
 
+    members: nn.ModuleList
+    out_mean: torch.Tensor
+    out_std: torch.Tensor
+
     def __init__(self, members: list[RewardNet], device: torch.device | str | None = None):
         super().__init__()
         if not members:
@@ -143,13 +147,14 @@ class RewardEnsemble(nn.Module):
             return r.mean(1).astype(np.float32), r.std(1).astype(np.float32)
         was_training = self.training
         self.eval()
-        means, spreads = [], []
+        means: list[torch.Tensor] = []
+        spreads: list[torch.Tensor] = []
         for i in range(0, n, batch_size):
             o = as_tensor(obs[i : i + batch_size], self.device)
             a = as_tensor(acts[i : i + batch_size], self.device)
-            r = self.normalised_rewards(o, a)
-            means.append(r.mean(0))
-            spreads.append(r.std(0, unbiased=False))
+            rt = self.normalised_rewards(o, a)
+            means.append(rt.mean(0))
+            spreads.append(rt.std(0, unbiased=False))
         self.train(was_training)
         if not means:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
@@ -206,7 +211,7 @@ class RewardEnsemble(nn.Module):
         o = as_tensor(obs, self.device)
         a = as_tensor(acts, self.device)
         for m in self.members:
-            if hasattr(m, "set_input_stats"):
+            if isinstance(m, MLPRewardNet):
                 m.set_input_stats(o, a)
         self.mark_changed()
 

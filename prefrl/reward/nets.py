@@ -48,6 +48,10 @@ class MLPRewardNet(RewardNet):
     standardised with fixed statistics set once from early data (:meth:`set_input_stats`).
     """
 
+    in_mean: torch.Tensor
+    in_std: torch.Tensor
+    stats_set: torch.Tensor
+
     def __init__(
         self,
         obs_dim: int,
@@ -146,7 +150,7 @@ def make_reward_net(
         kind = "cnn" if len(obs_space.shape or ()) == 3 else "mlp"
     act_kind, act_dim = _act_encoding(act_space)
     if kind == "mlp":
-        obs_dim = int(np.prod(obs_space.shape))
+        obs_dim = int(np.prod(obs_space.shape or ()))
         return MLPRewardNet(obs_dim, act_kind, act_dim, **kwargs)
     if kind == "cnn":
         from prefrl.reward.cnn import CNNRewardNet

@@ -31,15 +31,21 @@ from prefrl.reward.loss import misclick_bt_loss
 from prefrl.reward.metrics import CalibrationBin, calibration, preference_accuracy
 
 
-class PreferenceData(Protocol):
+class PreferenceData(Protocol):  # noqa: D102 - the attributes document themselves
     """What the trainer needs (``prefrl.store.PreferenceDataset`` provides it)."""
 
-    left_obs: np.ndarray
-    left_acts: np.ndarray
-    right_obs: np.ndarray
-    right_acts: np.ndarray
-    mu: np.ndarray
-    pair_keys: list[str]
+    @property
+    def left_obs(self) -> np.ndarray: ...  # noqa: D102
+    @property
+    def left_acts(self) -> np.ndarray: ...  # noqa: D102
+    @property
+    def right_obs(self) -> np.ndarray: ...  # noqa: D102
+    @property
+    def right_acts(self) -> np.ndarray: ...  # noqa: D102
+    @property
+    def mu(self) -> np.ndarray: ...  # noqa: D102
+    @property
+    def pair_keys(self) -> list[str]: ...  # noqa: D102
 
     def __len__(self) -> int: ...
 

@@ -74,7 +74,7 @@ class PreferenceCallback(BaseCallback):
         if self._pbar is None:
             return
         self._pbar.n = min(self.num_timesteps, self.total_steps)
-        post = {"labels": self._labels()}
+        post: dict[str, Any] = {"labels": self._labels()}
         if self.all_true_returns:
             post["true"] = f"{np.mean(self.all_true_returns[-10:]):.1f}"
         if self.reward_env.learned_returns and self.learner is not None:

@@ -111,7 +111,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> np.ndarray:
         """Reset all envs and forget partial windows."""
-        obs = self.venv.reset()
+        obs: Any = self.venv.reset()
         self._last_obs = np.asarray(obs)
         self._ep_learned[:] = 0.0
         if self._acc is not None:
@@ -126,6 +126,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Step all envs, swap in the learned reward, record clips."""
+        obs: Any
         obs, true_r, dones, infos = self.venv.step_wait()
         prev, acts = self._last_obs, self._actions
         if prev is None or acts is None:
