@@ -17,7 +17,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 
-from prefrl.envs import mujoco_render_state as render_state_of
+from prefrl.envs import mujoco_render_state
 from prefrl.types import Clip
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -50,7 +50,7 @@ def collect_clips(
         done = False
         while not done:
             act = env.action_space.sample() if policy is None else policy(obs)
-            s_buf.append(render_state_of(env))
+            s_buf.append(mujoco_render_state(env))
             o_buf.append(obs)
             a_buf.append(act)
             obs, rew, term, trunc, _ = env.step(act)

@@ -127,10 +127,8 @@ class RunDir:
             self._lock_fd = None
 
     def write_json(self, path: Path, doc: dict[str, Any]) -> None:
-        """Write JSON atomically."""
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(doc, indent=2, default=str))
-        os.replace(tmp, path)
+        """Write JSON atomically (see :func:`write_json`)."""
+        write_json(path, doc)
 
     # ------------------------------------------------------------------ checkpoints
     def begin_checkpoint(self) -> Path:
@@ -155,6 +153,13 @@ class RunDir:
             if (p / "state.json").is_file():
                 return p
         return None
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` as JSON to a temporary file, then rename it over ``path`` (atomic)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str))
+    os.replace(tmp, path)
 
 
 def save_npz(path: Path, arrays: dict[str, Any]) -> None:

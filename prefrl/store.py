@@ -407,6 +407,11 @@ class LabelStore:
             f"SELECT {_QUERY_COLS} FROM queries {where} ORDER BY id LIMIT ?",
             (status, -1 if limit is None else int(limit)))]
 
+    def query(self, query_id: int) -> QueryRecord | None:
+        """Return the query with this id, or None."""
+        rows = self._q(f"SELECT {_QUERY_COLS} FROM queries WHERE id = ?", (int(query_id),))
+        return QueryRecord(*rows[0]) if rows else None
+
     def pending_queries(self, limit: int | None = None) -> list[QueryRecord]:
         """Return unanswered queries, oldest first."""
         return self.queries("pending", limit)

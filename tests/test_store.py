@@ -123,6 +123,8 @@ def test_queries_duplicates_and_status(db: LabelStore) -> None:
     assert [q.id for q in db.pending_queries(limit=1)] == [qid]
     rec = db.pending_queries()[0]
     assert (rec.left, rec.right, rec.selector, rec.env_step) == (a.hash, b.hash, "random", 7)
+    assert db.query(qid) == rec and db.query(q2).pair_key == ClipPair(b, c).key
+    assert db.query(10_000) is None
     db.add_label(lab(b, c, "skip", "ann", query_id=q2))
     assert db.queries("skipped")[0].id == q2
     db.add_label(lab(a, b, "left", "ann", query_id=qid))

@@ -36,6 +36,7 @@ from typing import Any
 
 from prefrl.bench.backends import Backend, cpu_count, make_backend
 from prefrl.bench.suites import SUITES, Cell, Suite, get_suite
+from prefrl.rundir import write_json
 
 FORMAT = "prefrl-suite"
 VERSION = 1
@@ -74,12 +75,6 @@ def config_mismatch(cell: Cell, out: Path) -> str | None:
     return f"{cell.key} was run with {', '.join(diff)}" if diff else None
 
 
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str))
-    os.replace(tmp, path)
-
-
 def run_cell(task: dict[str, Any]) -> dict[str, Any]:
     """Bring one cell to done (train, resume and/or evaluate); never raises.
 
@@ -109,7 +104,7 @@ def run_cell(task: dict[str, Any]) -> dict[str, Any]:
         if action != "skip":
             episodes = int(task.get("eval_episodes", 10))
             ret = evaluate_run(path, episodes=episodes, seed=EVAL_SEED, deterministic=True)
-            _write_json(path / "eval.json", {
+            write_json(path / "eval.json", {
                 "true_return": ret, "episodes": episodes, "seed": EVAL_SEED,
                 "deterministic": True, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             })
@@ -187,7 +182,7 @@ def _write_suite_json(suite: Suite, cells: Sequence[Cell], out: Path, command: s
     known = {c["key"]: c for c in old.get("cells", [])}
     known.update({c.key: {"key": c.key, **c.to_json(), "path": c.key} for c in cells})
     prov = provenance(command)
-    _write_json(path, {
+    write_json(path, {
         "format": FORMAT, "version": VERSION, "suite": suite.name,
         "definition": suite.to_json(), "options": options, "cells": list(known.values()),
         "command": command, "provenance": prov,

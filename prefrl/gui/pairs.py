@@ -75,7 +75,7 @@ class PairQueue:
 
     def query(self, query_id: int) -> QueryRecord | None:
         """The query with this id, or None."""
-        return next((q for q in self.store.queries() if q.id == query_id), None)
+        return self.store.query(query_id)
 
     def candidates(self, annotator: str, view: QueueView | None = None,
                    exclude: Iterable[int] = ()) -> list[QueryRecord]:

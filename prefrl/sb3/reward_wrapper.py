@@ -38,7 +38,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from prefrl.envs import mujoco_render_state as render_state_of
+from prefrl.envs import mujoco_render_state
 from prefrl.reward.ensemble import RewardEnsemble
 from prefrl.segments import SegmentBuffer
 from prefrl.trajectories import TrajectoryAccumulator
@@ -51,7 +51,7 @@ class RecordRenderState(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         """Step, reporting the state *before* the step (that of the acted-on observation)."""
-        state = render_state_of(self.env)
+        state = mujoco_render_state(self.env)
         obs, rew, term, trunc, info = self.env.step(action)
         info["render_state"] = state
         return obs, rew, term, trunc, info
