@@ -25,7 +25,7 @@ VERSION = 1
 
 PREFERENCE_DEFAULTS: dict[str, Any] = {
     "oversample": 10, "pretrain_frac": 0.25, "pretrain_clips": 400, "ensemble_size": 3,
-    "update_epochs": 10, "pretrain_epochs": 100,
+    "update_epochs": 10, "pretrain_epochs": 100, "background_reward": False,
 }
 """Preference-learning settings used when neither the CLI nor the preset's [preference] says."""
 
@@ -74,6 +74,10 @@ class TrainConfig:
     """Epochs per reward-model update (default 10)."""
     pretrain_epochs: int | None = None
     """Epochs of the reward-model pre-training on the first labels (default 100)."""
+    reward_training: Literal["inline", "background"] | None = None
+    """inline: train the reward model between rollouts (bit-reproducible); background: in a
+    thread on a copy while RL goes on, off the critical path. Default: the preset's (background
+    for Atari, inline otherwise)."""
     pool_mb: int = 1024
     """Memory cap of the pool of candidate clips, in MiB (oldest clips are evicted)."""
     checkpoint_every: int | None = None
@@ -109,7 +113,10 @@ class TrainConfig:
             raise ConfigError(f"unknown selector {self.selector!r}; known: {', '.join(SELECTORS)}")
         pref = dict(PREFERENCE_DEFAULTS)
         pref.update({k: v for k, v in getattr(preset, "preference", {}).items() if k in pref})
-        pref.update({k: getattr(self, k) for k in pref if getattr(self, k) is not None})
+        pref.update({k: getattr(self, k) for k in pref
+                     if getattr(self, k, None) is not None})
+        if self.reward_training is not None:
+            pref["background_reward"] = self.reward_training == "background"
         labels = preset.labels if self.labels is None else self.labels
         steps = preset.steps if self.steps is None else self.steps
         n_envs = self.n_envs or preset.n_envs_for(algo)
@@ -169,6 +176,7 @@ class ResolvedConfig:
     ensemble_size: int
     update_epochs: int
     pretrain_epochs: int
+    background_reward: bool
 
     def to_json(self) -> dict[str, Any]:
         """What ``config.json`` holds (the CLI config plus the preset as used)."""

@@ -25,7 +25,9 @@ and are picked up at the next :meth:`PreferenceLearner.update`.
 
 from __future__ import annotations
 
+import copy
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,12 +36,15 @@ import gymnasium as gym
 import numpy as np
 
 from prefrl.oracles import SyntheticOracle
-from prefrl.query import LabelSchedule, QuerySelector, make_selector
+from prefrl.query import LabelSchedule, QuerySelector, clip_returns, make_selector
 from prefrl.reward import RewardEnsemble, RewardTrainer, TrainerConfig, return_correlation
-from prefrl.reward.trainer import TrainStats
+from prefrl.reward.dataset import LabelledPairs
+from prefrl.reward.trainer import TrainingCancelled, TrainStats
 from prefrl.segments import SegmentBuffer
 from prefrl.store import LabelStore
 from prefrl.types import Clip
+
+_Result = tuple[dict[str, float], TrainStats | None, int]  # metrics, stats, labels trained on
 
 
 @dataclass
@@ -59,7 +64,11 @@ class LearnerConfig:
     pool_capacity: int = 3000
     pool_max_bytes: int = 1 << 30
     norm_clips: int = 500
+    norm_max_bytes: int = 64 << 20
+    """At most this many bytes of pool observations normalise the reward after an update."""
     corr_clips: int = 300
+    background: bool = False
+    """Train the reward model in a thread on a copy while RL goes on (see start_update)."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def as_dict(self) -> dict[str, Any]:
@@ -85,6 +94,9 @@ class PreferenceLearner:
         self.ensemble, self.trainer, self.buffer, self.store = ensemble, trainer, buffer, store
         self.schedule, self.selector, self.oracle = schedule, selector, oracle
         self.config, self.rng = config, rng
+        self.data = LabelledPairs()  # the store's labels with their clips, synced per update
+        self._job: Future[_Result] | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self.last_stats: TrainStats | None = None
         self.n_updates = 0
         self.trained_on = -1  # label count at the last update
@@ -108,7 +120,8 @@ class PreferenceLearner:
             obs_space, act_space, config.ensemble_size, seed=seed, device=device,
             **config.net_kwargs,
         )
-        trainer = RewardTrainer(ensemble, config.trainer, rng=np.random.default_rng(seeds[0]))
+        trained = copy.deepcopy(ensemble) if config.background else ensemble
+        trainer = RewardTrainer(trained, config.trainer, rng=np.random.default_rng(seeds[0]))
         buffer = SegmentBuffer(clip_len, capacity=config.pool_capacity,
                                max_bytes=config.pool_max_bytes,
                                rng=np.random.default_rng(seeds[1]))
@@ -140,34 +153,105 @@ class PreferenceLearner:
 
     # ------------------------------------------------------------------ training
     def update(self, epochs: int | None = None) -> dict[str, float]:
-        """Retrain on all labels in the store; return metrics (empty if too few labels)."""
-        data = self.store.training_set()
-        out: dict[str, float] = {"labels": float(self.store.n_labels())}
-        if len(data) < 2:
-            return out
-        epochs = self.config.update_epochs if epochs is None else epochs
-        stats = self.trainer.train(data, epochs)
+        """Retrain on all labels in the store now; return metrics (few if < 2 labels)."""
+        self.finish_update(wait=True)
+        return self._publish(self._train(*self._snapshot(), epochs))
+
+    def start_update(self, epochs: int | None = None) -> bool:
+        """Begin retraining; False if an update is still in flight.
+
+        With ``background=True`` the trainer works on its own copy of the ensemble in a
+        thread while RL goes on with the current model, and :meth:`finish_update` makes the new
+        model live. Otherwise the update runs here and now.
+        """
+        if self._job is not None:
+            return False
+        recent, corr = self._snapshot()
+        if self.trainer.ensemble is self.ensemble:  # synchronous
+            done: Future[_Result] = Future()
+            done.set_result(self._train(recent, corr, epochs))
+            self._job = done
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="prefrl-reward")
+            self._job = self._pool.submit(self._train, recent, corr, epochs)
+        return True
+
+    @property
+    def updating(self) -> bool:
+        """Whether an update was started and its result not yet taken."""
+        return self._job is not None
+
+    def finish_update(self, wait: bool = False) -> dict[str, float] | None:
+        """Metrics of a finished update, whose model is then live; None if none is ready.
+
+        ``wait=True`` blocks until the update in flight (if any) is done. Errors raised in the
+        update are raised here.
+        """
+        if self._job is None or (not wait and not self._job.done()):
+            return None
+        job, self._job = self._job, None
+        return self._publish(job.result())
+
+    def close(self) -> None:
+        """Cancel an update in flight (its result is dropped) and stop the background thread.
+
+        The store stays open; labels are never lost (they live in the store).
+        """
+        job, self._job = self._job, None
+        if job is not None and not job.done():
+            self.trainer.stop.set()
+            try:
+                job.result()
+            except TrainingCancelled:
+                pass
+            finally:
+                self.trainer.stop.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _snapshot(self) -> tuple[list[Clip], list[Clip]]:
+        """Pool clips to normalise on (what the agent does now) and to measure agreement on."""
         n_norm = min(self.config.norm_clips, max(10, 10_000 // self.buffer.clip_len))
-        recent = self.buffer.recent(n_norm)
-        if len(recent) >= 10:  # normalise on what the agent does now
-            self.ensemble.fit_normalisation(
-                np.concatenate([c.obs for c in recent]), np.concatenate([c.acts for c in recent])
-            )
-        self.last_stats = stats
-        self.n_updates += 1
-        self.trained_on = len(data)
+        clip_bytes = max(1, self.buffer.recent(1)[0].obs.nbytes) if len(self.buffer) else 1
+        n_norm = min(n_norm, max(10, self.config.norm_max_bytes // clip_bytes))
+        return self.buffer.recent(n_norm), self.buffer.recent(self.config.corr_clips)
+
+    def _train(self, recent: list[Clip], corr: list[Clip], epochs: int | None) -> _Result:
+        """Sync the labelled pairs and train ``trainer.ensemble`` (may run in a thread)."""
+        data = self.data
+        data.sync(self.store)  # decodes only clips labelled since the last update
+        out: dict[str, float] = {"labels": float(self.store.n_labels()),
+                                 "reward/data_mb": data.clips.nbytes / 2**20}
+        if len(data) < 2:
+            return out, None, len(data)
+        ens = self.trainer.ensemble
+        stats = self.trainer.train(data, self.config.update_epochs if epochs is None else epochs)
+        if len(recent) >= 10:
+            ens.fit_normalisation(np.concatenate([c.obs for c in recent]),
+                                  np.concatenate([c.acts for c in recent]))
         out.update(stats.summary())
-        out.update(self.agreement())
+        out.update(self.agreement(corr, ens))
+        return out, stats, len(data)
+
+    def _publish(self, result: _Result) -> dict[str, float]:
+        out, stats, n = result
+        if stats is not None:
+            if self.trainer.ensemble is not self.ensemble:
+                self.ensemble.load_state_dict(self.trainer.ensemble.state_dict())
+            self.last_stats = stats
+            self.n_updates += 1
+            self.trained_on = n
         return out
 
-    def agreement(self, clips: list[Clip] | None = None) -> dict[str, float]:
+    def agreement(self, clips: list[Clip] | None = None,
+                  ensemble: RewardEnsemble | None = None) -> dict[str, float]:
         """Pearson / Spearman correlation of learned vs true returns on fresh clips."""
         clips = self.buffer.recent(self.config.corr_clips) if clips is None else clips
         if len(clips) < 3:
             return {}
-        learned = self.ensemble.clip_returns(
-            np.stack([c.obs for c in clips]), np.stack([c.acts for c in clips])
-        ).mean(0)
+        learned = clip_returns(ensemble or self.ensemble, clips).mean(0)
         agr = return_correlation(learned, np.array([c.true_return for c in clips]))
         return {"reward/corr_pearson": agr.pearson, "reward/corr_spearman": agr.spearman}
 
@@ -184,7 +268,12 @@ class PreferenceLearner:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly (torch tensors and plain data)."""
+        """Everything needed to continue exactly (torch tensors and plain data).
+
+        Call :meth:`finish_update` (``wait=True``) first if an update may be in flight.
+        """
+        if self._job is not None:
+            raise RuntimeError("a reward update is in flight; finish_update(wait=True) first")
         return {
             "ensemble": self.ensemble.state_dict(),
             "ensemble_configs": self.ensemble.member_configs(),
@@ -198,6 +287,8 @@ class PreferenceLearner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state_dict` (the buffer is restored separately)."""
         self.ensemble.load_state_dict(state["ensemble"])
+        if self.trainer.ensemble is not self.ensemble:
+            self.trainer.ensemble.load_state_dict(state["ensemble"])
         self.trainer.load_state_dict(state["trainer"])
         if self.oracle is not None and state["oracle"] is not None:
             self.oracle.load_state_dict(state["oracle"])

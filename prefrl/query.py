@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import expit
 
 from prefrl.reward.ensemble import RewardEnsemble
-from prefrl.types import ClipPair
+from prefrl.types import Clip, ClipPair
 
 
 class PairSource(Protocol):
@@ -37,20 +37,38 @@ class PairSource(Protocol):
         ...
 
 
-def _stack(pairs: Sequence[ClipPair]) -> tuple[np.ndarray, ...]:
-    return (
-        np.stack([p.left.obs for p in pairs]), np.stack([p.left.acts for p in pairs]),
-        np.stack([p.right.obs for p in pairs]), np.stack([p.right.acts for p in pairs]),
-    )
+def clip_returns(ensemble: RewardEnsemble, clips: Sequence[Clip]) -> np.ndarray:
+    """Every member's normalised return of each clip, ``(K, len(clips))``.
+
+    Clips are stacked a chunk at a time (within ``ensemble.max_batch_bytes``), so scoring
+    thousands of pixel clips never builds one huge array.
+    """
+    if not clips:
+        return np.zeros((len(ensemble.members), 0), np.float32)
+    step = ensemble.rows_per_batch(clips[0].obs[None], 1024)
+    return np.concatenate([
+        ensemble.clip_returns(np.stack([c.obs for c in clips[i : i + step]]),
+                              np.stack([c.acts for c in clips[i : i + step]]))
+        for i in range(0, len(clips), step)], axis=1)
 
 
 def member_p_right(ensemble: RewardEnsemble, pairs: Sequence[ClipPair]) -> np.ndarray:
-    """Every member's Bradley-Terry P(right is better), shape ``(K, len(pairs))``."""
-    lo, la, ro, ra = _stack(pairs)
-    ret_l = ensemble.clip_returns(lo, la)
-    ret_r = ensemble.clip_returns(ro, ra)
+    """Every member's Bradley-Terry P(right is better), shape ``(K, len(pairs))``.
+
+    Each distinct clip is scored once, however many candidate pairs share it.
+    """
+    index: dict[str, int] = {}
+    clips: list[Clip] = []
+    for p in pairs:
+        for c in (p.left, p.right):
+            if c.hash not in index:
+                index[c.hash] = len(clips)
+                clips.append(c)
+    ret = clip_returns(ensemble, clips)
+    left = np.array([index[p.left.hash] for p in pairs], np.int64)
+    right = np.array([index[p.right.hash] for p in pairs], np.int64)
     # normalisation shifts both clips equally; the difference is what matters
-    return expit(ret_r - ret_l)
+    return expit(ret[:, right] - ret[:, left])
 
 
 class QuerySelector(ABC):

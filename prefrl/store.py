@@ -92,6 +92,15 @@ class PreferenceDataset:
     def __len__(self) -> int:
         return len(self.mu)
 
+    def pairs(self, idx: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """``(left_obs, left_acts, right_obs, right_acts)`` of pairs ``idx`` (None: all)."""
+        arrays = (self.left_obs, self.left_acts, self.right_obs, self.right_acts)
+        return arrays if idx is None else tuple(a[np.asarray(idx)] for a in arrays)
+
+    def dense_nbytes(self) -> int:
+        """Bytes of the four observation and action arrays."""
+        return sum(a.nbytes for a in self.pairs())
+
     def subset(self, idx: np.ndarray) -> PreferenceDataset:
         """Return the pairs selected by integer indices or a boolean mask."""
         idx = np.asarray(idx)
@@ -331,7 +340,8 @@ class LabelStore:
         with self._tx() as conn:
             return sum(self._insert_clip(conn, c) for c in clips)
 
-    def _load_clips(self, conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str, Clip]:
+    def _load_clips(self, conn: sqlite3.Connection, hashes: Iterable[str],
+                    render_state: bool = True) -> dict[str, Clip]:
         want, out = list(dict.fromkeys(hashes)), {}
         for i in range(0, len(want), 500):
             chunk = want[i:i + 500]
@@ -340,7 +350,8 @@ class LabelStore:
                     f"({','.join('?' * len(chunk))})", chunk):
                 try:
                     with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                        arrays = {k: z[k] for k in z.files}
+                        arrays = {k: z[k] for k in z.files
+                                  if render_state or not k.startswith("rs_")}
                     out[h] = _make_clip(arrays, (env_id, run, step), h, str(self.path))
                 except _DECODE_ERRORS as e:
                     raise StoreError(f"clip {h} in {self.path} is corrupt: {e!r}") from e
@@ -354,11 +365,11 @@ class LabelStore:
         """Return the clip with this hash (KeyError if unknown, StoreError if corrupt)."""
         return self.get_clips([hash])[0]
 
-    def get_clips(self, hashes: Iterable[str]) -> list[Clip]:
-        """Return clips in the order asked."""
+    def get_clips(self, hashes: Iterable[str], *, render_state: bool = True) -> list[Clip]:
+        """Return clips in the order asked (``render_state=False``: without it, faster)."""
         hashes = list(hashes)
         with self._tx("DEFERRED") as conn:
-            clips = self._load_clips(conn, hashes)
+            clips = self._load_clips(conn, hashes, render_state)
         return [clips[h] for h in hashes]
 
     def has_clip(self, hash: str) -> bool:
@@ -494,12 +505,22 @@ class LabelStore:
         cond = "" if include_skips else " AND answer != 'skip'"
         return int(self._q(f"SELECT COUNT(*) FROM labels WHERE undone = 0{cond}")[0][0])
 
+    def label_rows(self) -> list[tuple[int, str, str, str, float]]:
+        """``(id, left, right, pair_key, mu)`` of every live, non-skip label, in id order."""
+        return [tuple(r) for r in self._q(  # type: ignore[misc]
+            'SELECT id, "left", "right", pair_key, value FROM labels '
+            "WHERE undone = 0 AND answer != 'skip' ORDER BY id")]
+
     def training_set(self) -> PreferenceDataset:
-        """Return all live, non-skip labels with their clips' observations and actions."""
+        """All live, non-skip labels with their clips' observations and actions, as dense arrays.
+
+        Decodes every clip each call; a trainer that polls should keep a
+        :class:`prefrl.reward.dataset.LabelledPairs` and ``sync`` it instead.
+        """
         with self._tx("DEFERRED") as conn:
             rows = conn.execute('SELECT id, "left", "right", pair_key, value FROM labels '
                                 "WHERE undone = 0 AND answer != 'skip' ORDER BY id").fetchall()
-            clips = self._load_clips(conn, [h for r in rows for h in r[1:3]])
+            clips = self._load_clips(conn, [h for r in rows for h in r[1:3]], False)
         if len(lengths := {c.length for c in clips.values()}) > 1:
             raise StoreError(f"clips in {self.path} have different lengths {sorted(lengths)}; "
                              "training needs equal-length clips")

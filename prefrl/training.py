@@ -30,6 +30,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 from prefrl.config import ResolvedConfig, TrainConfig, load_run_config
 from prefrl.envs import EnvPreset, make_env
 from prefrl.learner import LearnerConfig, PreferenceLearner
+from prefrl.memory import tame_allocator
 from prefrl.rollouts import collect_clips
 from prefrl.rundir import MetricsLog, RunDir, load_npz, save_npz
 from prefrl.sb3.callback import PreferenceCallback
@@ -119,6 +120,7 @@ class _Run:
         rc, cfg = self.rc, self.cfg
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
+        tame_allocator()  # flat RSS over long runs (see prefrl.memory)
         set_random_seed(cfg.seed)
         venv = make_vec_env(rc, cfg.seed)
         self.learner: PreferenceLearner | None = None
@@ -129,7 +131,7 @@ class _Run:
                 selector=cfg.selector, oversample=rc.oversample,
                 ensemble_size=rc.ensemble_size, net_kwargs=dict(rc.preset.reward_model),
                 pretrain_epochs=rc.pretrain_epochs, update_epochs=rc.update_epochs,
-                pool_max_bytes=cfg.pool_mb << 20,
+                pool_max_bytes=cfg.pool_mb << 20, background=bool(rc.background_reward),
             )
             self.learner = PreferenceLearner.create(
                 venv.observation_space, venv.action_space, lc, self.rd.store_path,
@@ -261,6 +263,7 @@ class _Run:
         if getattr(self, "env", None) is not None:
             self.env.close()
         if getattr(self, "learner", None) is not None:
+            self.learner.close()  # type: ignore[union-attr]
             self.learner.store.close()  # type: ignore[union-attr]
         self.rd.unlock()
 

@@ -54,7 +54,8 @@ def test_preset_makes_preprocessed_env(game: str) -> None:
     assert p.algo == "a2c" and p.sticky_actions == 0.0 and p.score_mask
     assert p.termination_penalty == 0.0 and p.horizon >= 1000
     assert p.preference == {"pretrain_frac": 0.0909, "pretrain_clips": 1000,
-                            "pretrain_epochs": 20, "update_epochs": 3, "ensemble_size": 3}
+                            "pretrain_epochs": 20, "update_epochs": 3, "ensemble_size": 3,
+                            "background_reward": True}
     assert p.dt == pytest.approx(env_dt(p.env_id)) == pytest.approx(4 / 60)
     env = make_env(p, seed=0)
     assert isinstance(env, FixedHorizon) and env.horizon == p.horizon

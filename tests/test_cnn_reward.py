@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import doctest
 import json
-from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -16,6 +15,7 @@ from prefrl.reward.cnn import CNNRewardNet
 from prefrl.reward.ensemble import RewardEnsemble
 from prefrl.reward.nets import make_reward_net, net_from_config
 from prefrl.reward.trainer import RewardTrainer, TrainerConfig
+from prefrl.store import PreferenceDataset
 
 OBS = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
 ACT = gym.spaces.Discrete(6)
@@ -114,19 +114,6 @@ def test_ensemble_predicts_on_uint8_batches() -> None:
     assert ens.clip_returns(clips, acts.reshape(2, 4)).shape == (3, 2)
 
 
-@dataclass
-class _Pairs:
-    left_obs: np.ndarray
-    left_acts: np.ndarray
-    right_obs: np.ndarray
-    right_acts: np.ndarray
-    mu: np.ndarray
-    pair_keys: list[str]
-
-    def __len__(self) -> int:
-        return len(self.mu)
-
-
 def _clips(rng: np.random.Generator, n: int, t: int) -> tuple[np.ndarray, np.ndarray]:
     """Noisy frames; the reward of a step is the brightness of a 24x24 patch."""
     obs = rng.integers(0, 60, size=(n, t, 4, 84, 84), dtype=np.uint8)
@@ -135,19 +122,23 @@ def _clips(rng: np.random.Generator, n: int, t: int) -> tuple[np.ndarray, np.nda
     return obs, bright.astype(np.float64).sum(1)
 
 
-def _pairs(rng: np.random.Generator, n: int, t: int) -> tuple[_Pairs, np.ndarray, np.ndarray]:
+def _pairs(rng: np.random.Generator, n: int,
+           t: int) -> tuple[PreferenceDataset, np.ndarray, np.ndarray]:
     lo, lr = _clips(rng, n, t)
     ro, rr = _clips(rng, n, t)
     acts = np.zeros((n, t), np.int64)
     mu = (rr > lr).astype(np.float32)
-    return _Pairs(lo, acts, ro, acts.copy(), mu, [f"p{i}" for i in range(n)]), lr, rr
+    keys = [f"p{i}" for i in range(n)]
+    return PreferenceDataset(lo, acts, ro, acts.copy(), mu, keys, keys, keys,
+                             np.arange(n)), lr, rr
 
 
 def test_learns_a_visible_reward_and_survives_a_checkpoint() -> None:
     rng = np.random.default_rng(0)
     data, _, _ = _pairs(rng, 240, 1)
     ens = RewardEnsemble.from_spaces(OBS, ACT, n_members=1, seed=0, device="cpu")
-    trainer = RewardTrainer(ens, TrainerConfig(epochs=3, batch_size=16),
+    # device_data_bytes=0: pairs are fetched batch by batch (the path big Atari datasets take)
+    trainer = RewardTrainer(ens, TrainerConfig(epochs=3, batch_size=16, device_data_bytes=0),
                             rng=np.random.default_rng(0))
     stats = trainer.train(data)
     assert stats.n_val > 0 and np.isfinite(stats.val_loss)

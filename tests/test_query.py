@@ -63,6 +63,11 @@ def test_schedule_rejects_bad_settings():
 class FakeEnsemble:
     """Members' clip returns are the clip's obs[0, i] (member i)."""
 
+    members = (0, 1, 2)
+
+    def rows_per_batch(self, x, limit):
+        return 2  # clips are scored two at a time: exercises the chunking
+
     def clip_returns(self, obs, acts):
         return np.moveaxis(obs[:, 0, :], 1, 0)
 

@@ -1,5 +1,7 @@
 """Learning checks on clips from a real env (Pendulum-v1, random actions), CPU, ~1 min."""
 
+import time
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -118,3 +120,39 @@ def test_disagreement_beats_random_selection(pendulum_clips, tmp_path):
         print(f"{k:>12}: " + " ".join(f"{a:.3f}" for a in v))
     # accuracy per label over the second half of the budget (100-200 labels)
     assert mean["disagreement"][5:].mean() > mean["random"][5:].mean()
+
+
+def test_background_update_swaps_the_model_in_only_when_finished(pendulum_clips, tmp_path):
+    env, pool, held_out = pendulum_clips
+    learners = [PreferenceLearner.create(
+        env.observation_space, env.action_space,
+        LearnerConfig(labels=80, total_steps=1, update_epochs=3, background=bg),
+        tmp_path / f"bg{bg}.sqlite", oracle="perfect", clip_len=CLIP_LEN, seed=1)
+        for bg in (False, True)]
+    inline, bg = learners
+    for learner in learners:
+        for c in pool[:300]:
+            learner.buffer.add_clip(c)
+        assert learner.ask(0, n=80) == 80
+    obs = np.stack([c.obs[0] for c in held_out[:50]])
+    acts = np.stack([c.acts[0] for c in held_out[:50]])
+    before = bg.ensemble.predict(obs, acts)[0]
+    assert bg.start_update() and bg.updating and not bg.start_update()
+    np.testing.assert_array_equal(bg.ensemble.predict(obs, acts)[0], before)  # RL's model
+    with pytest.raises(RuntimeError, match="in flight"):
+        bg.state_dict()
+    metrics = bg.finish_update(wait=True)
+    assert metrics is not None and metrics["reward/val_acc"] > 0.6
+    assert not bg.updating and bg.n_updates == 1 and bg.trained_on == 80
+    after = bg.ensemble.predict(obs, acts)[0]
+    assert not np.allclose(after, before)
+    # the same update inline gives the same model: only *when* it goes live differs
+    inline.update()
+    np.testing.assert_allclose(inline.ensemble.predict(obs, acts)[0], after, atol=1e-5)
+    # close() cancels a long update in flight instead of waiting for it
+    assert bg.start_update(epochs=100_000)
+    t0 = time.perf_counter()
+    bg.close()
+    assert time.perf_counter() - t0 < 30 and not bg.updating and bg.n_updates == 1
+    for learner in learners:
+        learner.store.close()

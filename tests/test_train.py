@@ -51,6 +51,23 @@ def test_tiny_run_writes_a_complete_run_directory(tmp_path):
         assert len(keys) == len(set(keys)) == 20
 
 
+def test_background_reward_training_run(tmp_path):
+    """Reward training in a thread: the run completes, metrics carry memory readings."""
+    from prefrl.training import train
+
+    run = tmp_path / "bg"
+    res = train(TrainConfig(env="Pendulum", steps=4096, labels=20, pretrain_clips=30,
+                            pretrain_epochs=5, update_epochs=2, progress=False, tensorboard=False,
+                            torch_threads=1, run_dir=run, seed=3, reward_training="background",
+                            update_every=512))
+    assert res.labels == 20 and res.reward_val_acc is not None
+    rows = metrics(run)
+    assert all(float(r["rss_mb"]) > 50 and float(r["pool_mb"]) > 0 for r in rows)
+    assert float(rows[-1]["reward_data_mb"]) > 0
+    state = json.loads((run / "config.json").read_text())
+    assert state["resolved"]["background_reward"] is True
+
+
 def test_true_reward_baseline_uses_the_same_pipeline(tmp_path):
     from prefrl.training import train
 

@@ -55,6 +55,14 @@ class RewardEnsemble(nn.Module):
         self.to(self.device)
         self._fused: _FusedMLP | None = None
         self.fused_max_batch = 16  # above this, torch batching is as fast
+        self.max_batch_bytes = 64 << 20
+        """Inference runs in chunks of at most this many bytes of float input (pixels: ~600
+        frames), so activations stay small whatever the caller passes."""
+
+    def rows_per_batch(self, x: np.ndarray | torch.Tensor, limit: int) -> int:
+        """Rows of ``x`` to run at once: ``limit`` at most, within :attr:`max_batch_bytes`."""
+        row_bytes = 4 * max(1, int(np.prod(x.shape[1:])))
+        return max(1, min(limit, self.max_batch_bytes // row_bytes))
 
     def mark_changed(self) -> None:
         """Drop cached inference weights (call after any parameter or buffer change)."""
@@ -149,6 +157,7 @@ class RewardEnsemble(nn.Module):
         self.eval()
         means: list[torch.Tensor] = []
         spreads: list[torch.Tensor] = []
+        batch_size = self.rows_per_batch(obs, batch_size)
         for i in range(0, n, batch_size):
             o = as_tensor(obs[i : i + batch_size], self.device)
             a = as_tensor(acts[i : i + batch_size], self.device)
@@ -173,6 +182,7 @@ class RewardEnsemble(nn.Module):
         self.eval()
         out = []
         t = obs.shape[1]
+        batch_size = self.rows_per_batch(obs, batch_size)
         for i in range(0, len(obs), batch_size):
             o = as_tensor(obs[i : i + batch_size], self.device)
             a = as_tensor(acts[i : i + batch_size], self.device)
@@ -193,6 +203,7 @@ class RewardEnsemble(nn.Module):
         was_training = self.training
         self.eval()
         chunks = []
+        batch_size = self.rows_per_batch(obs, batch_size)
         for i in range(0, len(obs), batch_size):
             o = as_tensor(obs[i : i + batch_size], self.device)
             a = as_tensor(acts[i : i + batch_size], self.device)

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -31,23 +34,27 @@ from prefrl.reward.loss import misclick_bt_loss
 from prefrl.reward.metrics import CalibrationBin, calibration, preference_accuracy
 
 
-class PreferenceData(Protocol):  # noqa: D102 - the attributes document themselves
-    """What the trainer needs (``prefrl.store.PreferenceDataset`` provides it)."""
+class PreferenceData(Protocol):
+    """What the trainer needs: labels and their pairs' arrays on demand.
+
+    :class:`prefrl.store.PreferenceDataset` (dense arrays) and
+    :class:`prefrl.reward.dataset.LabelledPairs` (compact, incremental) provide it.
+    """
 
     @property
-    def left_obs(self) -> np.ndarray: ...  # noqa: D102
-    @property
-    def left_acts(self) -> np.ndarray: ...  # noqa: D102
-    @property
-    def right_obs(self) -> np.ndarray: ...  # noqa: D102
-    @property
-    def right_acts(self) -> np.ndarray: ...  # noqa: D102
-    @property
-    def mu(self) -> np.ndarray: ...  # noqa: D102
+    def mu(self) -> np.ndarray: ...  # noqa: D102 - (N,) float32 P(right is better)
     @property
     def pair_keys(self) -> list[str]: ...  # noqa: D102
 
     def __len__(self) -> int: ...
+
+    def pairs(self, idx: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """``(left_obs, left_acts, right_obs, right_acts)`` of pairs ``idx`` (None: all)."""
+        ...
+
+    def dense_nbytes(self) -> int:
+        """Bytes of all pairs as dense arrays."""
+        ...
 
 
 @dataclass
@@ -73,8 +80,11 @@ class TrainerConfig:
     """Per-epoch losses (for the L2 adaptation) and train diagnostics use at most this many."""
     norm_max_steps: int = 20000
     """Steps sampled from the labelled clips to normalise the members' outputs."""
-    device_data_bytes: int = 1 << 30
-    """Datasets up to this size live on the device; larger ones move there batch by batch."""
+    device_data_bytes: int = 512 << 20
+    """Datasets up to this size (dense) live on the device; larger ones are decoded and moved
+    there batch by batch, the next batch prepared in a thread while the current one trains."""
+    batch_max_bytes: int = 64 << 20
+    """Evaluation and sampling chunks hold at most this many bytes of pairs."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.val_frac < 1.0:
@@ -129,6 +139,46 @@ class TrainStats:
         return asdict(self)
 
 
+class TrainingCancelled(Exception):
+    """:meth:`RewardTrainer.train` stopped early because ``trainer.stop`` was set."""
+
+
+class _PairSource:
+    """Labelled pairs as device tensors: all resident when small, else fetched per batch."""
+
+    def __init__(self, data: PreferenceData, device: torch.device, resident_bytes: int) -> None:
+        self.data, self.device = data, device
+        self.mu = torch.as_tensor(np.asarray(data.mu, np.float32), device=device)
+        dense = data.dense_nbytes()
+        self.pair_bytes = dense / max(len(data), 1)
+        self.resident = ([as_tensor(a, device) for a in data.pairs(None)]
+                         if dense <= resident_bytes else None)
+
+    def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``obs (2b, T, ...)``, ``acts (2b, T, ...)`` (left clips, then right) and ``mu (b,)``."""
+        j = torch.as_tensor(idx, device=self.device)
+        if self.resident is not None:
+            lo, la, ro, ra = (a[j] for a in self.resident)
+        else:
+            lo, la, ro, ra = (as_tensor(a, self.device) for a in self.data.pairs(idx))
+        return torch.cat([lo, ro]), torch.cat([la, ra]), self.mu[j]
+
+    def batches(
+        self, chunks: list[np.ndarray]
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """:meth:`get` of each chunk; when not resident the next one is prepared meanwhile."""
+        if self.resident is not None or len(chunks) < 2:
+            yield from (self.get(c) for c in chunks)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="prefrl-batch") as pool:
+            ahead = pool.submit(self.get, chunks[0])
+            for nxt in chunks[1:]:
+                cur = ahead.result()
+                ahead = pool.submit(self.get, nxt)
+                yield cur
+            yield ahead.result()
+
+
 class RewardTrainer:
     """Owns the optimisers and the adaptive L2 coefficient of one ensemble."""
 
@@ -140,6 +190,7 @@ class RewardTrainer:
         self.config = config or TrainerConfig()
         self.rng = rng
         self.l2 = self.config.l2_init
+        self.stop = threading.Event()  # set from another thread to cancel train()
         self.optimizers = [
             torch.optim.Adam(m.parameters(), lr=self.config.lr) for m in ensemble.members
         ]
@@ -170,49 +221,38 @@ class RewardTrainer:
             return idx, idx
         return idx[~val], idx[val]
 
-    def _tensors(self, data: PreferenceData) -> dict[str, torch.Tensor]:
-        size = sum(np.asarray(a).nbytes for a in (data.left_obs, data.right_obs))
-        dev = self.ensemble.device if size <= self.config.device_data_bytes else torch.device("cpu")
-        return {
-            "lo": as_tensor(data.left_obs, dev), "la": as_tensor(data.left_acts, dev),
-            "ro": as_tensor(data.right_obs, dev), "ra": as_tensor(data.right_acts, dev),
-            "mu": as_tensor(np.asarray(data.mu, np.float32), dev),
-        }
-
     def _member_returns(
-        self, t: dict[str, torch.Tensor], idx: torch.Tensor, member: int | None
+        self, obs: torch.Tensor, acts: torch.Tensor, member: int | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        b = len(idx)
+        """Returns of the left and right clips of a :meth:`_PairSource.get` batch."""
+        b = len(obs) // 2
         dev = self.ensemble.device
-        idx = idx.to(t["lo"].device)
-        obs = torch.cat([t["lo"][idx], t["ro"][idx]]).to(dev, non_blocking=True)
-        acts = torch.cat([t["la"][idx], t["ra"][idx]]).to(dev, non_blocking=True)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             r = self.ensemble.member_clip_returns(obs, acts, member)
         r = r.float()
         return r[..., :b], r[..., b:]
 
+    def _chunks(self, src: _PairSource, idx: np.ndarray, limit: int) -> list[np.ndarray]:
+        step = max(1, min(limit, int(self.config.batch_max_bytes // max(src.pair_bytes, 1))))
+        return [idx[i : i + step] for i in range(0, len(idx), step)]
+
     @torch.no_grad()
-    def _evaluate(
-        self, t: dict[str, torch.Tensor], idx: np.ndarray, chunk: int = 512
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _evaluate(self, src: _PairSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-member loss ``(K,)`` and P(right) ``(K, n)`` on ``idx``."""
         self.ensemble.eval()
         k = self.ensemble.n_members
         if len(idx) == 0:
             return np.full(k, np.nan), np.zeros((k, 0))
-        rl, rr = [], []
-        for i in range(0, len(idx), chunk):
-            j = torch.as_tensor(idx[i : i + chunk], device=self.ensemble.device)
-            a, b = self._member_returns(t, j, None)
+        rl, rr, mus = [], [], []
+        for obs, acts, mu in src.batches(self._chunks(src, idx, 512)):
+            a, b = self._member_returns(obs, acts, None)
             rl.append(a)
             rr.append(b)
+            mus.append(mu)
         ret_l, ret_r = torch.cat(rl, 1), torch.cat(rr, 1)
-        mu = t["mu"][torch.as_tensor(idx, device=t["mu"].device)].to(ret_l.device)
+        mu_all = torch.cat(mus).to(ret_l.device)
         eps = self.config.misclick_eps
-        losses = [
-            float(misclick_bt_loss(ret_l[m], ret_r[m], mu, eps)) for m in range(k)
-        ]
+        losses = [float(misclick_bt_loss(ret_l[m], ret_r[m], mu_all, eps)) for m in range(k)]
         self.ensemble.train()
         return np.array(losses), torch.sigmoid(ret_r - ret_l).cpu().numpy()
 
@@ -222,16 +262,19 @@ class RewardTrainer:
         return idx if len(idx) <= n else np.sort(self.rng.choice(idx, n, replace=False))
 
     def _sample_steps(
-        self, t: dict[str, torch.Tensor], idx: np.ndarray, max_steps: int
+        self, src: _PairSource, idx: np.ndarray, max_steps: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Up to ``max_steps`` single steps ``(obs, acts)`` from both clips of pairs ``idx``."""
-        steps_per_pair = 2 * t["lo"].shape[1]
-        n_pairs = max(1, min(len(idx), max_steps // steps_per_pair))
+        """At most ``max_steps`` single steps ``(obs, acts)`` from both clips of pairs ``idx``.
+
+        Also at most :attr:`TrainerConfig.batch_max_bytes` of them.
+        """
+        obs0, _, _ = src.get(idx[:1])
+        steps_per_pair = obs0.shape[0] * obs0.shape[1]
+        n_pairs = max(1, min(len(idx), max_steps // steps_per_pair,
+                             int(self.config.batch_max_bytes // max(src.pair_bytes, 1))))
         pick = idx if len(idx) <= n_pairs else self.rng.choice(idx, n_pairs, replace=False)
-        j = torch.as_tensor(np.sort(pick), device=t["lo"].device)
-        obs = torch.cat([t["lo"][j].flatten(0, 1), t["ro"][j].flatten(0, 1)])
-        acts = torch.cat([t["la"][j].flatten(0, 1), t["ra"][j].flatten(0, 1)])
-        return obs, acts
+        obs, acts, _ = src.get(np.sort(pick))
+        return obs.flatten(0, 1), acts.flatten(0, 1)
 
     def _adapt_l2(self, train_loss: float, val_loss: float) -> None:
         c = self.config
@@ -249,9 +292,9 @@ class RewardTrainer:
         epochs = c.epochs if epochs is None else epochs
         start = time.perf_counter()
         train_idx, val_idx = self.split(data)
-        t = self._tensors(data)
+        src = _PairSource(data, self.ensemble.device, c.device_data_bytes)
         if not self.ensemble.input_stats_set() and len(train_idx) > 0:
-            self.ensemble.set_input_stats(*self._sample_steps(t, train_idx, 200_000))
+            self.ensemble.set_input_stats(*self._sample_steps(src, train_idx, 200_000))
         pairs_seen = 0
         n_tr = len(train_idx)
         self.ensemble.train()
@@ -262,27 +305,29 @@ class RewardTrainer:
                     if c.bootstrap else self.rng.permutation(train_idx)
                 )
                 params = list(self.ensemble.members[m].parameters())
-                for i in range(0, n_tr, c.batch_size):
-                    j = torch.as_tensor(member_idx[i : i + c.batch_size], device=t["mu"].device)
-                    rl, rr = self._member_returns(t, j, m)
-                    loss = misclick_bt_loss(rl, rr, t["mu"][j], c.misclick_eps)
+                chunks = [member_idx[i : i + c.batch_size] for i in range(0, n_tr, c.batch_size)]
+                for obs, acts, mu_b in src.batches(chunks):
+                    if self.stop.is_set():
+                        raise TrainingCancelled("reward training cancelled")
+                    rl, rr = self._member_returns(obs, acts, m)
+                    loss = misclick_bt_loss(rl, rr, mu_b, c.misclick_eps)
                     if self.l2 > 0:
                         loss = loss + self.l2 * sum((p * p).sum() for p in params)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(params, c.max_grad_norm)
                     opt.step()
-                    pairs_seen += len(j)
-            tr_loss, _ = self._evaluate(t, self._cap(train_idx))
-            va_loss, _ = self._evaluate(t, self._cap(val_idx))
+                    pairs_seen += len(mu_b)
+            tr_loss, _ = self._evaluate(src, self._cap(train_idx))
+            va_loss, _ = self._evaluate(src, self._cap(val_idx))
             if val_idx is not train_idx:
                 self._adapt_l2(float(np.mean(tr_loss)), float(np.mean(va_loss)))
         train_seconds = time.perf_counter() - start
         self.ensemble.mark_changed()
         # final diagnostics (training set capped; validation set whole)
         tr_eval = self._cap(train_idx)
-        tr_loss, tr_p = self._evaluate(t, tr_eval)
-        va_loss, va_p = self._evaluate(t, val_idx)
+        tr_loss, tr_p = self._evaluate(src, tr_eval)
+        va_loss, va_p = self._evaluate(src, val_idx)
         mu = np.asarray(data.mu, np.float64)
         mu_tr, mu_va = mu[tr_eval], mu[val_idx]
         eps = c.misclick_eps
@@ -291,7 +336,7 @@ class RewardTrainer:
         # normalise outputs over (a sample of) the steps of the labelled clips
         if len(data) > 0:
             self.ensemble.fit_normalisation(
-                *self._sample_steps(t, np.arange(len(data)), c.norm_max_steps))
+                *self._sample_steps(src, np.arange(len(data)), c.norm_max_steps))
         return TrainStats(
             n_train=n_tr,
             n_val=len(val_idx) if val_idx is not train_idx else 0,

@@ -3,8 +3,10 @@
 After every rollout it asks the labels the schedule says are due, retrains the reward model
 every ``update_every`` environment steps when new labels have arrived (from the synthetic
 teacher or from people in the GUI), writes a metrics row every ``log_every`` steps and a
-checkpoint every ``checkpoint_every`` steps. Reward training happens between rollouts, so every
-rollout is scored by one fixed reward model.
+checkpoint every ``checkpoint_every`` steps. Reward training runs between rollouts (inline), or
+in a background thread on a copy of the model (``background`` learners): then RL goes on and
+the new model goes live at the first rollout end after it is done. Either way every rollout is
+scored by one fixed reward model.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from prefrl.learner import PreferenceLearner
+from prefrl.memory import release_free_memory, rss_mb
 from prefrl.rundir import MetricsLog
 from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
 
@@ -111,22 +114,40 @@ class PreferenceCallback(BaseCallback):
         s = self.state
         final = t >= self.total_steps
         if self.learner is not None:
+            self._take_update(wait=False)  # a background update that finished goes live now
             self.learner.ask(t)
             due = t - s["last_update"] >= self.update_every or final
-            if due and self._labels() != self.learner.trained_on:
+            if due and not self.learner.updating and self._labels() != self.learner.trained_on:
                 t0 = time.perf_counter()
-                self.last_reward_metrics = self.learner.update()
+                self.learner.start_update()  # inline: trains here; background: starts a thread
                 s["reward_train_s"] += time.perf_counter() - t0
                 s["last_update"] = t
-                for k, v in self.last_reward_metrics.items():
-                    self.logger.record(k, v)
+                self._take_update(wait=final)
         if t - s["last_log"] >= self.log_every or final:
             self.log_row()
         if t - s["last_checkpoint"] >= self.checkpoint_every and not final:
             self.checkpoint()
         self._set_progress()
 
+    def _take_update(self, wait: bool) -> None:
+        """Make a finished reward update live and record its metrics (``wait``: block for it).
+
+        ``reward_train_s`` counts the time RL waited for reward training.
+        """
+        assert self.learner is not None
+        t0 = time.perf_counter()
+        metrics = self.learner.finish_update(wait)
+        self.state["reward_train_s"] += time.perf_counter() - t0
+        if metrics is None:
+            return
+        release_free_memory()  # the update's temporaries go back to the OS
+        self.last_reward_metrics = metrics
+        for k, v in metrics.items():
+            self.logger.record(k, v)
+
     def _on_training_end(self) -> None:
+        if self.learner is not None:
+            self._take_update(wait=True)
         if self._pbar is not None:
             self._set_progress()
             self._pbar.close()
@@ -151,7 +172,9 @@ class PreferenceCallback(BaseCallback):
             "corr_pearson": m.get("reward/corr_pearson"),
             "corr_spearman": m.get("reward/corr_spearman"),
             "fps": fps, "reward_infer_s": self.reward_env.reward_seconds,
-            "reward_train_s": self.state["reward_train_s"],
+            "reward_train_s": self.state["reward_train_s"], "rss_mb": rss_mb(),
+            "reward_data_mb": m.get("reward/data_mb"),
+            "pool_mb": None if self.learner is None else self.learner.buffer.nbytes / 2**20,
         }
         self.metrics.append(row)
         if row["true_return"] is not None:
@@ -166,6 +189,8 @@ class PreferenceCallback(BaseCallback):
 
     def checkpoint(self) -> None:
         """Save everything needed to resume from this step."""
+        if self.learner is not None:
+            self._take_update(wait=True)  # save a consistent reward model and optimisers
         self.state["last_checkpoint"] = self.num_timesteps
         self.state["wall_s"] = self.wall_s()
         self.save_checkpoint(self.state)
