@@ -112,9 +112,22 @@ def test_streamed_training_equals_resident_training() -> None:
     stats = []
     for resident in (1 << 30, 0):
         ens = RewardEnsemble.from_spaces(OBS, ACT, seed=3, device="cpu")
-        cfg = TrainerConfig(epochs=2, device_data_bytes=resident, batch_max_bytes=2000)
+        cfg = TrainerConfig(epochs=2, device_data_bytes=resident, forward_max_bytes=2000)
         stats.append(RewardTrainer(ens, cfg, rng=np.random.default_rng(0)).train(data))
     a, b = stats
     np.testing.assert_allclose(a.member_train_loss, b.member_train_loss, rtol=1e-5)
     np.testing.assert_allclose(a.member_val_loss, b.member_val_loss, rtol=1e-5)
     assert a.l2 == b.l2 and a.val_acc == b.val_acc
+
+
+def test_micro_batches_train_like_whole_batches() -> None:
+    """Splitting a batch into forward passes (pixel memory cap) leaves the gradients alone."""
+    data = toy_dataset(150)
+    stats = []
+    for cap in (1 << 30, 1500):  # 1500 bytes: 4 pairs per forward pass, 16 per batch of 64
+        ens = RewardEnsemble.from_spaces(OBS, ACT, seed=5, device="cpu")
+        cfg = TrainerConfig(epochs=2, forward_max_bytes=cap)
+        stats.append(RewardTrainer(ens, cfg, rng=np.random.default_rng(1)).train(data))
+    a, b = stats
+    np.testing.assert_allclose(a.member_train_loss, b.member_train_loss, rtol=1e-4)
+    np.testing.assert_allclose(a.member_val_loss, b.member_val_loss, rtol=1e-4)

@@ -83,8 +83,12 @@ class TrainerConfig:
     device_data_bytes: int = 512 << 20
     """Datasets up to this size (dense) live on the device; larger ones are decoded and moved
     there batch by batch, the next batch prepared in a thread while the current one trains."""
-    batch_max_bytes: int = 64 << 20
-    """Evaluation and sampling chunks hold at most this many bytes of pairs."""
+    sample_max_bytes: int = 64 << 20
+    """Bytes of steps sampled for input and output normalisation (pixels: ~2,300 frames)."""
+    forward_max_bytes: int | None = None
+    """Float input bytes per forward pass (None: 64 MiB on the CPU, 1 GiB on CUDA). Larger
+    training batches are split into micro-batches whose gradients add up to the batch's, so a
+    batch of 64 Atari pairs (3,200 frames) never holds all its activations at once."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.val_frac < 1.0:
@@ -150,7 +154,9 @@ class _PairSource:
         self.data, self.device = data, device
         self.mu = torch.as_tensor(np.asarray(data.mu, np.float32), device=device)
         dense = data.dense_nbytes()
-        self.pair_bytes = dense / max(len(data), 1)
+        first = data.pairs(np.zeros(1, np.int64)) if len(data) else ()
+        self.pair_float_bytes = 4 * sum(a.size for a in first)  # one pair as float32
+        self.pair_bytes = sum(a.nbytes for a in first)
         self.resident = ([as_tensor(a, device) for a in data.pairs(None)]
                          if dense <= resident_bytes else None)
 
@@ -232,9 +238,37 @@ class RewardTrainer:
         r = r.float()
         return r[..., :b], r[..., b:]
 
+    def _pairs_per_forward(self, src: _PairSource, limit: int) -> int:
+        cap = self.config.forward_max_bytes
+        if cap is None:
+            cap = (1 << 30) if self.ensemble.device.type == "cuda" else (64 << 20)
+        return max(1, min(limit, int(cap // max(src.pair_float_bytes, 1))))
+
     def _chunks(self, src: _PairSource, idx: np.ndarray, limit: int) -> list[np.ndarray]:
-        step = max(1, min(limit, int(self.config.batch_max_bytes // max(src.pair_bytes, 1))))
+        step = self._pairs_per_forward(src, limit)
         return [idx[i : i + step] for i in range(0, len(idx), step)]
+
+    def _step(self, m: int, obs: torch.Tensor, acts: torch.Tensor, mu: torch.Tensor,
+              per_forward: int) -> None:
+        """One optimiser step of member ``m`` on a batch, in micro-batches of ``per_forward``."""
+        c, b = self.config, len(mu)
+        params = list(self.ensemble.members[m].parameters())
+        opt = self.optimizers[m]
+        opt.zero_grad(set_to_none=True)
+        for i in range(0, b, per_forward):
+            j = min(b, i + per_forward)
+            if i == 0 and j == b:
+                o, a = obs, acts
+            else:  # left rows i:j and their right partners b+i:b+j
+                o = torch.cat([obs[i:j], obs[b + i : b + j]])
+                a = torch.cat([acts[i:j], acts[b + i : b + j]])
+            rl, rr = self._member_returns(o, a, m)
+            loss = misclick_bt_loss(rl, rr, mu[i:j], c.misclick_eps) * ((j - i) / b)
+            if self.l2 > 0 and i == 0:
+                loss = loss + self.l2 * sum((p * p).sum() for p in params)
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, c.max_grad_norm)
+        opt.step()
 
     @torch.no_grad()
     def _evaluate(self, src: _PairSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -266,12 +300,12 @@ class RewardTrainer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """At most ``max_steps`` single steps ``(obs, acts)`` from both clips of pairs ``idx``.
 
-        Also at most :attr:`TrainerConfig.batch_max_bytes` of them.
+        Also at most :attr:`TrainerConfig.sample_max_bytes` of them.
         """
         obs0, _, _ = src.get(idx[:1])
         steps_per_pair = obs0.shape[0] * obs0.shape[1]
         n_pairs = max(1, min(len(idx), max_steps // steps_per_pair,
-                             int(self.config.batch_max_bytes // max(src.pair_bytes, 1))))
+                             int(self.config.sample_max_bytes // max(src.pair_bytes, 1))))
         pick = idx if len(idx) <= n_pairs else self.rng.choice(idx, n_pairs, replace=False)
         obs, acts, _ = src.get(np.sort(pick))
         return obs.flatten(0, 1), acts.flatten(0, 1)
@@ -297,26 +331,19 @@ class RewardTrainer:
             self.ensemble.set_input_stats(*self._sample_steps(src, train_idx, 200_000))
         pairs_seen = 0
         n_tr = len(train_idx)
+        per_forward = self._pairs_per_forward(src, c.batch_size)
         self.ensemble.train()
         for _ in range(epochs if n_tr > 0 else 0):
-            for m, opt in enumerate(self.optimizers):
+            for m in range(len(self.optimizers)):
                 member_idx = (
                     self.rng.choice(train_idx, size=n_tr, replace=True)
                     if c.bootstrap else self.rng.permutation(train_idx)
                 )
-                params = list(self.ensemble.members[m].parameters())
                 chunks = [member_idx[i : i + c.batch_size] for i in range(0, n_tr, c.batch_size)]
                 for obs, acts, mu_b in src.batches(chunks):
                     if self.stop.is_set():
                         raise TrainingCancelled("reward training cancelled")
-                    rl, rr = self._member_returns(obs, acts, m)
-                    loss = misclick_bt_loss(rl, rr, mu_b, c.misclick_eps)
-                    if self.l2 > 0:
-                        loss = loss + self.l2 * sum((p * p).sum() for p in params)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(params, c.max_grad_norm)
-                    opt.step()
+                    self._step(m, obs, acts, mu_b, per_forward)
                     pairs_seen += len(mu_b)
             tr_loss, _ = self._evaluate(src, self._cap(train_idx))
             va_loss, _ = self._evaluate(src, self._cap(val_idx))
