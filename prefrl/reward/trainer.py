@@ -80,9 +80,10 @@ class TrainerConfig:
     """Per-epoch losses (for the L2 adaptation) and train diagnostics use at most this many."""
     norm_max_steps: int = 20000
     """Steps sampled from the labelled clips to normalise the members' outputs."""
-    device_data_bytes: int = 512 << 20
-    """Datasets up to this size (dense) live on the device; larger ones are decoded and moved
-    there batch by batch, the next batch prepared in a thread while the current one trains."""
+    device_data_bytes: int | None = None
+    """Datasets up to this size (dense) are held whole on the device; larger ones are decoded and
+    moved there batch by batch, the next batch prepared in a thread while the current one
+    trains. None: 64 MiB on the CPU (a dense copy there only costs memory), 1 GiB on CUDA."""
     sample_max_bytes: int = 64 << 20
     """Bytes of steps sampled for input and output normalisation (pixels: ~2,300 frames)."""
     forward_max_bytes: int | None = None
@@ -326,7 +327,10 @@ class RewardTrainer:
         epochs = c.epochs if epochs is None else epochs
         start = time.perf_counter()
         train_idx, val_idx = self.split(data)
-        src = _PairSource(data, self.ensemble.device, c.device_data_bytes)
+        resident = c.device_data_bytes
+        if resident is None:
+            resident = (1 << 30) if self.ensemble.device.type == "cuda" else (64 << 20)
+        src = _PairSource(data, self.ensemble.device, resident)
         if not self.ensemble.input_stats_set() and len(train_idx) > 0:
             self.ensemble.set_input_stats(*self._sample_steps(src, train_idx, 200_000))
         pairs_seen = 0
