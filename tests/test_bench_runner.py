@@ -153,3 +153,18 @@ def _write(tmp_path, suite):
     p = tmp_path / "suite.json"
     p.write_text(json.dumps(suite.to_json()))
     return p
+
+
+def test_reward_bench_reports_throughput(tmp_path):
+    import json
+
+    from prefrl.bench import reward_bench
+
+    out = tmp_path / "rb.json"
+    assert reward_bench.main(["--env", "Pendulum", "--labels", "60", "--clip-len", "10",
+                              "--epochs", "1", "--threads", "1", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    (cpu,) = [r for r in doc["training"] if r["device"] == "cpu"]
+    assert cpu["labels"] == 60 and cpu["label_pairs_per_s"] > 0
+    assert [r["n_envs"] for r in doc["inference"] if r["device"] == "cpu"] == [1, 8, 64, 256]
+    assert doc["provenance"]["git_commit"]

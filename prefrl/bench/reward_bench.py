@@ -1,9 +1,11 @@
 """Reward-model throughput: training (label pairs per second) and batched inference.
 
-``prefrl bench reward`` collects 50-step clips of a MuJoCo task with random actions, labels
-1,400 random pairs with the perfect teacher, then times reward-model training epochs (3
-members, bootstrap, misclick loss, adaptive L2) on the CPU and on CUDA when present, and the
-cost of predicting the reward of one vectorised env step for several numbers of envs.
+``prefrl bench reward`` collects clips of a preset's env with random actions (50-step MuJoCo
+clips by default; ``--env Pong --clip-len 25 --labels 200`` for the CNN on Atari frames),
+labels random pairs with the perfect teacher, then times reward-model training epochs (the
+preset's reward model, 3 members, bootstrap, misclick loss, adaptive L2) on the CPU and on
+CUDA when present, and the cost of predicting the reward of one vectorised env step for
+several numbers of envs.
 """
 
 from __future__ import annotations
@@ -42,11 +44,16 @@ def labelled_pairs(env_name: str, n_labels: int, clip_len: int, seed: int
     return data, env
 
 
+def _ensemble(env: Any, device: str, net_kwargs: dict[str, Any]) -> RewardEnsemble:
+    """The reward model a run on this env would train (the preset's ``[reward_model]``)."""
+    return RewardEnsemble.from_spaces(env.observation_space, env.action_space, seed=0,
+                                      device=device, **net_kwargs)
+
+
 def time_training(data: PreferenceDataset, env: object, device: str, epochs: int,
-                  batch_size: int) -> dict[str, Any]:
+                  batch_size: int, net_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Seconds per epoch and label pairs per second (pairs x members / time)."""
-    ens = RewardEnsemble.from_spaces(env.observation_space, env.action_space,  # type: ignore
-                                     seed=0, device=device)
+    ens = _ensemble(env, device, net_kwargs)
     tr = RewardTrainer(ens, TrainerConfig(epochs=1, batch_size=batch_size),
                        rng=np.random.default_rng(0))
     tr.train(data, epochs=1)  # warm-up (allocations, CUDA context, input statistics)
@@ -67,15 +74,19 @@ def time_training(data: PreferenceDataset, env: object, device: str, epochs: int
     }
 
 
-def time_inference(env: object, device: str, n_envs_list: list[int], reps: int
-                   ) -> list[dict[str, Any]]:
+def time_inference(env: object, device: str, n_envs_list: list[int], reps: int,
+                   net_kwargs: dict[str, Any]) -> list[dict[str, Any]]:
     """Microseconds per ``predict`` call for one step of ``n`` envs."""
-    ens = RewardEnsemble.from_spaces(env.observation_space, env.action_space,  # type: ignore
-                                     seed=0, device=device)
+    ens = _ensemble(env, device, net_kwargs)
+    space_o, space_a = env.observation_space, env.action_space  # type: ignore[attr-defined]
     out = []
     for n in n_envs_list:
-        obs = np.stack([env.observation_space.sample() for _ in range(n)]).astype(np.float32)  # type: ignore
-        acts = np.stack([env.action_space.sample() for _ in range(n)]).astype(np.float32)  # type: ignore
+        obs = np.stack([space_o.sample() for _ in range(n)])  # the env's dtype (uint8 frames)
+        acts = np.stack([space_a.sample() for _ in range(n)])
+        if obs.dtype == np.float64:
+            obs = obs.astype(np.float32)
+        if acts.dtype == np.float64:
+            acts = acts.astype(np.float32)
         ens.predict(obs, acts)
         t0 = time.perf_counter()
         for _ in range(reps):
@@ -106,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
           f"(obs {data.left_obs.shape[2:]}, act {data.left_acts.shape[2:]}), "
           f"collected in {time.perf_counter() - t0:.1f} s; torch threads "
           f"{torch.get_num_threads()}")
-    train_rows = [time_training(data, env, d, a.epochs, a.batch_size) for d in devices]
-    infer_rows = [r for d in devices for r in time_inference(env, d, [1, 8, 64, 256], 300)]
+    net_kwargs = dict(load_preset(a.env).reward_model)
+    train_rows = [time_training(data, env, d, a.epochs, a.batch_size, net_kwargs)
+                  for d in devices]
+    reps = 300 if data.left_obs.ndim == 3 else 20  # vectors: cheap; frames: a CNN per call
+    infer_rows = [r for d in devices
+                  for r in time_inference(env, d, [1, 8, 64, 256], reps, net_kwargs)]
     print("\ntraining (3 members, bootstrap, misclick loss, adaptive L2, validation 1/e):")
     for r in train_rows:
         print(f"  {r['device']:>4}: {r['seconds_per_epoch']:.3f} s/epoch, "
