@@ -97,6 +97,7 @@ class PreferenceLearner:
         self.data = LabelledPairs()  # the store's labels with their clips, synced per update
         self._job: Future[_Result] | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._trainer_at_start: dict[str, Any] | None = None  # of a background update
         self.last_stats: TrainStats | None = None
         self.n_updates = 0
         self.trained_on = -1  # label count at the last update
@@ -174,6 +175,7 @@ class PreferenceLearner:
         else:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="prefrl-reward")
+            self._trainer_at_start = copy.deepcopy(self.trainer.state_dict())
             self._job = self._pool.submit(self._train, recent, corr, epochs)
         return True
 
@@ -191,6 +193,7 @@ class PreferenceLearner:
         if self._job is None or (not wait and not self._job.done()):
             return None
         job, self._job = self._job, None
+        self._trainer_at_start = None
         return self._publish(job.result())
 
     def close(self) -> None:
@@ -199,6 +202,7 @@ class PreferenceLearner:
         The store stays open; labels are never lost (they live in the store).
         """
         job, self._job = self._job, None
+        self._trainer_at_start = None
         if job is not None and not job.done():
             self.trainer.stop.set()
             try:
@@ -270,14 +274,17 @@ class PreferenceLearner:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (torch tensors and plain data).
 
-        Call :meth:`finish_update` (``wait=True``) first if an update may be in flight.
+        While a background update is in flight this is the state it started from (the live
+        model, the optimisers before it), so checkpoints never wait for reward training; a
+        resumed run simply retrains on all labels at its next update.
         """
-        if self._job is not None:
+        if self._job is not None and self._trainer_at_start is None:
             raise RuntimeError("a reward update is in flight; finish_update(wait=True) first")
         return {
-            "ensemble": self.ensemble.state_dict(),
+            "ensemble": self.ensemble.state_dict(),  # the live model
             "ensemble_configs": self.ensemble.member_configs(),
-            "trainer": self.trainer.state_dict(),
+            # a background update in flight is left out: its starting point is saved
+            "trainer": self._trainer_at_start or self.trainer.state_dict(),
             "oracle": None if self.oracle is None else self.oracle.state_dict(),
             "rng": self.rng.bit_generator.state,
             "n_updates": self.n_updates,

@@ -139,8 +139,10 @@ def test_background_update_swaps_the_model_in_only_when_finished(pendulum_clips,
     before = bg.ensemble.predict(obs, acts)[0]
     assert bg.start_update() and bg.updating and not bg.start_update()
     np.testing.assert_array_equal(bg.ensemble.predict(obs, acts)[0], before)  # RL's model
-    with pytest.raises(RuntimeError, match="in flight"):
-        bg.state_dict()
+    saved = bg.state_dict()  # mid-update: the live model and the optimisers it started from
+    assert saved["n_updates"] == 0 and saved["trainer"]["l2"] == inline.trainer.l2
+    np.testing.assert_array_equal(saved["trainer"]["rng"]["state"]["state"],
+                                  inline.trainer.rng.bit_generator.state["state"]["state"])
     metrics = bg.finish_update(wait=True)
     assert metrics is not None and metrics["reward/val_acc"] > 0.6
     assert not bg.updating and bg.n_updates == 1 and bg.trained_on == 80

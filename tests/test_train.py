@@ -77,10 +77,11 @@ def test_true_reward_baseline_uses_the_same_pipeline(tmp_path):
     assert not (tmp_path / "t" / "labels.sqlite").exists()
 
 
-def test_killed_run_resumes_without_losing_or_repeating_labels(tmp_path):
+@pytest.mark.parametrize("mode", ["inline", "background"])
+def test_killed_run_resumes_without_losing_or_repeating_labels(tmp_path, mode):
     run = tmp_path / "run"
     proc = subprocess.Popen([PY, "-m", "prefrl.cli", "train", *TINY, "--run-dir", str(run),
-                             "--checkpoint-every", "1024"],
+                             "--checkpoint-every", "1024", "--reward-training", mode],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     state = run / "checkpoint" / "state.json"
     deadline = time.time() + 240

@@ -189,8 +189,6 @@ class PreferenceCallback(BaseCallback):
 
     def checkpoint(self) -> None:
         """Save everything needed to resume from this step."""
-        if self.learner is not None:
-            self._take_update(wait=True)  # save a consistent reward model and optimisers
         self.state["last_checkpoint"] = self.num_timesteps
         self.state["wall_s"] = self.wall_s()
         self.save_checkpoint(self.state)
