@@ -7,7 +7,11 @@ is versioned (``meta.schema_version``) and upgraded on open by ``_MIGRATIONS``.
 Export and import (``labels.jsonl`` + ``clips.npz``) live in :mod:`prefrl.store_io`.
 
 >>> import tempfile, numpy as np
->>> from prefrl.types import Answer, Clip, ClipPair, Label
+>>> from prefrl.store_schema import _MIGRATIONS, APPLICATION, SCHEMA_VERSION
+from prefrl.types import Answer, Clip, ClipPair, Label, PreferenceDataset
+
+__all__ = ["APPLICATION", "SCHEMA_VERSION", "DuplicateQueryError", "LabelStore",
+           "PreferenceDataset", "QueryRecord", "StoreError"]
 >>> def clip(v):
 ...     return Clip(obs=np.full((4, 2), v, np.float32), acts=np.zeros((4, 1), np.float32),
 ...                 true_rews=np.full(4, v, np.float32), env_id="demo")
@@ -28,7 +32,7 @@ import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from prefrl.types import Answer, Clip, ClipPair, Label
+from prefrl.store_schema import _MIGRATIONS, APPLICATION, SCHEMA_VERSION
+from prefrl.types import Answer, Clip, ClipPair, Label, PreferenceDataset
 
-APPLICATION = "prefrl-labelstore"
-SCHEMA_VERSION = 1
+__all__ = ["APPLICATION", "SCHEMA_VERSION", "DuplicateQueryError", "LabelStore",
+           "PreferenceDataset", "QueryRecord", "StoreError"]
+
 BUSY_TIMEOUT_S = 30.0
 _DECODE_ERRORS = (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile,
                   zlib.error)
@@ -69,84 +75,6 @@ class QueryRecord:
     asked_at: float
     env_step: int
     status: str
-
-
-@dataclass(frozen=True, eq=False)
-class PreferenceDataset:
-    """Reward-model training data: N labelled pairs of equal-length clips (no skips).
-
-    ``*_obs`` are ``(N, T, *obs_shape)``, ``*_acts`` ``(N, T, *act_shape)``, ``mu`` ``(N,)``
-    float32 P(right is better), ``label_ids`` the labels' ids. Empty: arrays of shape ``(0,)``.
-    """
-
-    left_obs: np.ndarray
-    left_acts: np.ndarray
-    right_obs: np.ndarray
-    right_acts: np.ndarray
-    mu: np.ndarray
-    left_hashes: list[str]
-    right_hashes: list[str]
-    pair_keys: list[str]
-    label_ids: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.mu)
-
-    def pairs(self, idx: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-        """``(left_obs, left_acts, right_obs, right_acts)`` of pairs ``idx`` (None: all)."""
-        arrays = (self.left_obs, self.left_acts, self.right_obs, self.right_acts)
-        return arrays if idx is None else tuple(a[np.asarray(idx)] for a in arrays)
-
-    def dense_nbytes(self) -> int:
-        """Bytes of the four observation and action arrays."""
-        return sum(a.nbytes for a in self.pairs())
-
-    def subset(self, idx: np.ndarray) -> PreferenceDataset:
-        """Return the pairs selected by integer indices or a boolean mask."""
-        idx = np.asarray(idx)
-        idx = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64).reshape(-1)
-        pick = [int(i) for i in idx]
-        return PreferenceDataset(
-            self.left_obs[idx], self.left_acts[idx], self.right_obs[idx], self.right_acts[idx],
-            self.mu[idx], [self.left_hashes[i] for i in pick],
-            [self.right_hashes[i] for i in pick], [self.pair_keys[i] for i in pick],
-            self.label_ids[idx])
-
-
-_SCHEMA_V1 = """
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE clips(hash TEXT PRIMARY KEY, env_id TEXT NOT NULL, source_run TEXT NOT NULL,
-  step INTEGER NOT NULL, length INTEGER NOT NULL, true_return REAL NOT NULL, data BLOB NOT NULL,
-  created_at REAL NOT NULL);
-CREATE TABLE queries(id INTEGER PRIMARY KEY AUTOINCREMENT,
-  "left" TEXT NOT NULL REFERENCES clips(hash), "right" TEXT NOT NULL REFERENCES clips(hash),
-  pair_key TEXT NOT NULL UNIQUE, selector TEXT NOT NULL, score REAL NOT NULL,
-  asked_at REAL NOT NULL, env_step INTEGER NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'answered', 'skipped')));
-CREATE INDEX queries_status ON queries(status, id);
-CREATE TABLE labels(id INTEGER PRIMARY KEY AUTOINCREMENT, query_id INTEGER REFERENCES queries(id),
-  "left" TEXT NOT NULL REFERENCES clips(hash), "right" TEXT NOT NULL REFERENCES clips(hash),
-  pair_key TEXT NOT NULL,
-  answer TEXT NOT NULL CHECK (answer IN ('left', 'right', 'equal', 'skip')), value REAL,
-  source TEXT NOT NULL, annotator TEXT NOT NULL, created_at REAL NOT NULL,
-  response_time_s REAL, undone INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX labels_pair ON labels(pair_key);
-CREATE INDEX labels_annotator ON labels(annotator, undone, id);
-CREATE INDEX labels_query ON labels(query_id);
-"""
-
-
-def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
-    for stmt in _SCHEMA_V1.split(";"):
-        if stmt.strip():
-            conn.execute(stmt)
-    conn.execute("INSERT INTO meta(key, value) VALUES ('application', ?)", (APPLICATION,))
-
-
-# _MIGRATIONS[i] upgrades schema version i to i + 1 (0 = empty file) inside the opener's
-# transaction, which then records the new schema_version. Append; never edit old entries.
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
-assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
 def _clip_arrays(clip: Clip) -> dict[str, np.ndarray]:

@@ -2,7 +2,8 @@
 
 A :class:`Clip` is a fixed-length slice of one trajectory; a :class:`ClipPair` is what a teacher
 is asked about; an :class:`Answer` is what it says; a :class:`Label` is an answer with its
-provenance, as stored in the :class:`~prefrl.store.LabelStore`.
+provenance, as stored in the :class:`~prefrl.store.LabelStore`; a :class:`PreferenceDataset`
+is labelled pairs as dense arrays (``LabelStore.training_set``).
 
 Conventions: an answer's training target is ``mu`` = P(right clip is better):
 ``0.0`` = left, ``1.0`` = right, ``0.5`` = equal; a skip ("can't tell") has no value and is
@@ -209,3 +210,45 @@ class Label:
     def key(self) -> str:
         """Order-free pair key."""
         return pair_key(self.left, self.right)
+
+
+@dataclass(frozen=True, eq=False)
+class PreferenceDataset:
+    """Reward-model training data: N labelled pairs of equal-length clips (no skips).
+
+    ``*_obs`` are ``(N, T, *obs_shape)``, ``*_acts`` ``(N, T, *act_shape)``, ``mu`` ``(N,)``
+    float32 P(right is better), ``label_ids`` the labels' ids. Empty: arrays of shape ``(0,)``.
+    """
+
+    left_obs: np.ndarray
+    left_acts: np.ndarray
+    right_obs: np.ndarray
+    right_acts: np.ndarray
+    mu: np.ndarray
+    left_hashes: list[str]
+    right_hashes: list[str]
+    pair_keys: list[str]
+    label_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.mu)
+
+    def pairs(self, idx: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """``(left_obs, left_acts, right_obs, right_acts)`` of pairs ``idx`` (None: all)."""
+        arrays = (self.left_obs, self.left_acts, self.right_obs, self.right_acts)
+        return arrays if idx is None else tuple(a[np.asarray(idx)] for a in arrays)
+
+    def dense_nbytes(self) -> int:
+        """Bytes of the four observation and action arrays."""
+        return sum(a.nbytes for a in self.pairs())
+
+    def subset(self, idx: np.ndarray) -> PreferenceDataset:
+        """Return the pairs selected by integer indices or a boolean mask."""
+        idx = np.asarray(idx)
+        idx = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64).reshape(-1)
+        pick = [int(i) for i in idx]
+        return PreferenceDataset(
+            self.left_obs[idx], self.left_acts[idx], self.right_obs[idx], self.right_acts[idx],
+            self.mu[idx], [self.left_hashes[i] for i in pick],
+            [self.right_hashes[i] for i in pick], [self.pair_keys[i] for i in pick],
+            self.label_ids[idx])
