@@ -7,11 +7,7 @@ is versioned (``meta.schema_version``) and upgraded on open by ``_MIGRATIONS``.
 Export and import (``labels.jsonl`` + ``clips.npz``) live in :mod:`prefrl.store_io`.
 
 >>> import tempfile, numpy as np
->>> from prefrl.store_schema import _MIGRATIONS, APPLICATION, SCHEMA_VERSION
-from prefrl.types import Answer, Clip, ClipPair, Label, PreferenceDataset
-
-__all__ = ["APPLICATION", "SCHEMA_VERSION", "DuplicateQueryError", "LabelStore",
-           "PreferenceDataset", "QueryRecord", "StoreError"]
+>>> from prefrl.types import Answer, Clip, ClipPair, Label
 >>> def clip(v):
 ...     return Clip(obs=np.full((4, 2), v, np.float32), acts=np.zeros((4, 1), np.float32),
 ...                 true_rews=np.full(4, v, np.float32), env_id="demo")

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import prefrl.reward.dataset as dataset_mod
 from prefrl.reward.dataset import ClipTable, LabelledPairs
 from prefrl.reward.ensemble import RewardEnsemble
 from prefrl.reward.trainer import RewardTrainer, TrainerConfig
 from prefrl.store import LabelStore, StoreError
 from prefrl.types import Answer, Clip, ClipPair, Label
 from tests.test_ensemble import ACT, OBS, toy_dataset
-
-
-def test_doctest() -> None:
-    assert doctest.testmod(dataset_mod).failed == 0
 
 
 @settings(max_examples=40, deadline=None)
