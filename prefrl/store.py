@@ -48,6 +48,8 @@ _DECODE_ERRORS = (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.Ba
 _LABEL_COLS = ('id, query_id, "left", "right", answer, source, annotator, created_at, '
                "response_time_s, undone")
 _QUERY_COLS = 'id, "left", "right", pair_key, selector, score, asked_at, env_step, status'
+_TRAINING_ROWS = ('SELECT id, "left", "right", pair_key, value FROM labels '
+                  "WHERE undone = 0 AND answer != 'skip' ORDER BY id")
 
 
 class StoreError(Exception):
@@ -431,9 +433,7 @@ class LabelStore:
 
     def label_rows(self) -> list[tuple[int, str, str, str, float]]:
         """``(id, left, right, pair_key, mu)`` of every live, non-skip label, in id order."""
-        return [tuple(r) for r in self._q(  # type: ignore[misc]
-            'SELECT id, "left", "right", pair_key, value FROM labels '
-            "WHERE undone = 0 AND answer != 'skip' ORDER BY id")]
+        return [tuple(r) for r in self._q(_TRAINING_ROWS)]  # type: ignore[misc]
 
     def training_set(self) -> PreferenceDataset:
         """All live, non-skip labels with their clips' observations and actions, as dense arrays.
@@ -442,8 +442,7 @@ class LabelStore:
         :class:`prefrl.reward.dataset.LabelledPairs` and ``sync`` it instead.
         """
         with self._tx("DEFERRED") as conn:
-            rows = conn.execute('SELECT id, "left", "right", pair_key, value FROM labels '
-                                "WHERE undone = 0 AND answer != 'skip' ORDER BY id").fetchall()
+            rows = conn.execute(_TRAINING_ROWS).fetchall()
             clips = self._load_clips(conn, [h for r in rows for h in r[1:3]], False)
         if len(lengths := {c.length for c in clips.values()}) > 1:
             raise StoreError(f"clips in {self.path} have different lengths {sorted(lengths)}; "

@@ -158,6 +158,7 @@ class _PairSource:
         first = data.pairs(np.zeros(1, np.int64)) if len(data) else ()
         self.pair_float_bytes = 4 * sum(a.size for a in first)  # one pair as float32
         self.pair_bytes = sum(a.nbytes for a in first)
+        self.steps_per_pair = 2 * first[0].shape[1] if first else 0
         self.resident = ([as_tensor(a, device) for a in data.pairs(None)]
                          if dense <= resident_bytes else None)
 
@@ -239,10 +240,14 @@ class RewardTrainer:
         r = r.float()
         return r[..., :b], r[..., b:]
 
+    def _device_bytes(self, setting: int | None) -> int:
+        """A byte cap as configured; None: 1 GiB on CUDA, 64 MiB on the CPU."""
+        if setting is not None:
+            return setting
+        return (1 << 30) if self.ensemble.device.type == "cuda" else (64 << 20)
+
     def _pairs_per_forward(self, src: _PairSource, limit: int) -> int:
-        cap = self.config.forward_max_bytes
-        if cap is None:
-            cap = (1 << 30) if self.ensemble.device.type == "cuda" else (64 << 20)
+        cap = self._device_bytes(self.config.forward_max_bytes)
         return max(1, min(limit, int(cap // max(src.pair_float_bytes, 1))))
 
     def _chunks(self, src: _PairSource, idx: np.ndarray, limit: int) -> list[np.ndarray]:
@@ -303,9 +308,7 @@ class RewardTrainer:
 
         Also at most :attr:`TrainerConfig.sample_max_bytes` of them.
         """
-        obs0, _, _ = src.get(idx[:1])
-        steps_per_pair = obs0.shape[0] * obs0.shape[1]
-        n_pairs = max(1, min(len(idx), max_steps // steps_per_pair,
+        n_pairs = max(1, min(len(idx), max_steps // max(src.steps_per_pair, 1),
                              int(self.config.sample_max_bytes // max(src.pair_bytes, 1))))
         pick = idx if len(idx) <= n_pairs else self.rng.choice(idx, n_pairs, replace=False)
         obs, acts, _ = src.get(np.sort(pick))
@@ -327,10 +330,7 @@ class RewardTrainer:
         epochs = c.epochs if epochs is None else epochs
         start = time.perf_counter()
         train_idx, val_idx = self.split(data)
-        resident = c.device_data_bytes
-        if resident is None:
-            resident = (1 << 30) if self.ensemble.device.type == "cuda" else (64 << 20)
-        src = _PairSource(data, self.ensemble.device, resident)
+        src = _PairSource(data, self.ensemble.device, self._device_bytes(c.device_data_bytes))
         if not self.ensemble.input_stats_set() and len(train_idx) > 0:
             self.ensemble.set_input_stats(*self._sample_steps(src, train_idx, 200_000))
         pairs_seen = 0
