@@ -189,7 +189,8 @@ def make_atari_env(
         raise ValueError(f"cannot make {preset.env_id!r}: {e} (pip install "
                          "opencv-python-headless)") from e
     env = gymnasium.wrappers.FrameStackObservation(env, stack_size=FRAME_STACK)
-    env = FixedHorizon(env, preset.horizon, preset.termination_penalty, seed=seed)
+    env = FixedHorizon(env, preset.horizon, preset.termination_penalty,
+                       termination=preset.termination, seed=seed)
     if seed is not None:
         env.action_space.seed(seed)
         env.observation_space.seed(seed)

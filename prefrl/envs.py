@@ -2,8 +2,10 @@
 
 :func:`make_env` builds a preset's Gymnasium env (see :mod:`prefrl.presets`) without its own
 time limit, wrapped in :class:`FixedHorizon`, so that every episode lasts exactly ``horizon``
-steps and episode length carries no reward information: an early termination (a fall) becomes
-``termination_penalty`` added to the true reward, and the inner env is reset in place.
+steps and episode length carries no reward information. A fall does not end the episode: with
+``termination = "continue"`` (MuJoCo) the physics goes on and the lost healthy bonus is the
+penalty the agent must learn, as in Christiano et al. 2017; with ``"reset"`` (Atari) the game
+resets in place.
 
 >>> p = load_preset("pendulum")
 >>> env = make_env(p, seed=0)
@@ -26,6 +28,7 @@ import numpy as np
 from prefrl.presets import (  # noqa: F401 - re-exported: prefrl.envs is the public home
     ALGOS,
     PRESET_DIR,
+    TERMINATIONS,
     EnvPreset,
     list_presets,
     load_preset,
@@ -36,44 +39,68 @@ _log = logging.getLogger(__name__)
 
 
 class FixedHorizon(gymnasium.Wrapper):
-    """Episodes last exactly ``horizon`` steps; early terminations become a penalty.
+    """Episodes last exactly ``horizon`` steps; the inner env's terminations never end them.
 
-    When the inner env terminates (or truncates) before ``horizon``, the step's reward gets
-    ``termination_penalty`` (terminations only), the inner env is reset in place and the reset
-    observation is returned. ``terminated`` is always ``False``; ``truncated`` is ``True``
-    exactly at step ``horizon``. ``info`` has ``true_reward`` (the penalised reward returned),
-    ``raw_reward`` (the inner env's), ``early_termination`` and ``n_early_terminations`` (this
-    episode, so far); at an early end also ``early_termination_obs`` (the inner final obs).
-    Whenever an inner episode ends (terminated or truncated) or is cut by the horizon,
-    ``info["inner_episode"] = {"r": raw return, "l": length, "ended": bool}`` reports it (the
-    real game score of an Atari game, ``ended=False`` when the horizon cut it short).
+    ``termination`` says what happens when the inner env terminates (a fall) before
+    ``horizon``:
+
+    - ``"continue"`` (MuJoCo, as in Christiano et al. 2017, appendix A): the termination flag is
+      ignored and the physics goes on. The inner reward already stops paying its healthy/alive
+      bonus while the condition holds (Gymnasium v5); ``unhealthy_penalty`` (``<= 0``) is added
+      to the true reward on every such step where that lost bonus is too weak a signal.
+    - ``"reset"`` (Atari, as in the paper): ``termination_penalty`` is added once and the inner
+      env is reset in place; the reset observation is returned. This lets an agent fall on
+      purpose to respawn, so it is not a MuJoCo default.
+
+    A step is *unhealthy* when the inner env terminates or its ``is_healthy`` is false
+    (Hopper, Walker2d and Ant built with ``terminate_when_unhealthy=False``); a *fall* is a
+    healthy-to-unhealthy change. ``terminated`` is always ``False``; ``truncated`` is ``True``
+    exactly at step ``horizon``. ``info`` has ``true_reward`` (the reward returned),
+    ``raw_reward`` (the inner env's), ``unhealthy``, ``early_termination`` (the inner flag),
+    and this episode's counts so far: ``n_unhealthy_steps``, ``n_falls`` and
+    ``n_early_terminations`` (resets, in ``reset`` mode). At a reset in place also
+    ``early_termination_obs`` (the inner final obs). Whenever an inner episode ends or is cut by
+    the horizon, ``info["inner_episode"] = {"r": raw return, "l": length, "ended": bool}``
+    reports it (the real game score of an Atari game, ``ended=False`` when the horizon cut it).
     """
 
     def __init__(
         self, env: gymnasium.Env, horizon: int, termination_penalty: float = 0.0,
-        *, seed: int | None = None,
+        *, termination: str = "reset", unhealthy_penalty: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(env)
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if termination not in TERMINATIONS:
+            raise ValueError(f"termination must be one of {', '.join(TERMINATIONS)}, "
+                             f"got {termination!r}")
         self.horizon = int(horizon)
+        self.termination = termination
         self.termination_penalty = float(termination_penalty)
+        self.unhealthy_penalty = float(unhealthy_penalty)
         self._seed = seed  # used by the first reset() that is given no seed
         self._t, self._n_early, self._done = 0, 0, True
+        self._n_unhealthy, self._n_falls, self._was_unhealthy = 0, 0, False
         self._inner_r, self._inner_l = 0.0, 0
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        """Reset the inner env and the step counter."""
+        """Reset the inner env and the step counters."""
         if seed is None and self._seed is not None:
             seed, self._seed = self._seed, None
         self._t, self._n_early, self._done = 0, 0, False
+        self._n_unhealthy, self._n_falls, self._was_unhealthy = 0, 0, False
         self._inner_r, self._inner_l = 0.0, 0
         return self.env.reset(seed=seed, options=options)
 
+    def _unhealthy(self, terminated: bool) -> bool:
+        healthy = getattr(self.env.unwrapped, "is_healthy", None)
+        return bool(terminated) or (healthy is not None and not bool(healthy))
+
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Step; on an inner episode end before ``horizon``, penalise and reset in place."""
+        """Step; handle an inner termination as ``termination`` says (see the class doc)."""
         if self._done:
             raise RuntimeError("FixedHorizon: step() called before reset() or after the episode")
         obs, raw, term, trunc, info = self.env.step(action)
@@ -84,19 +111,30 @@ class FixedHorizon(gymnasium.Wrapper):
         info["early_termination"] = bool(term)
         self._inner_r += reward
         self._inner_l += 1
-        if term:
+        unhealthy = self._unhealthy(term)
+        if unhealthy:
+            self._n_unhealthy += 1
+            self._n_falls += not self._was_unhealthy
+            reward += self.unhealthy_penalty
+        self._was_unhealthy = unhealthy
+        resets = self.termination == "reset" and term
+        if resets:
             reward += self.termination_penalty
             self._n_early += 1
         truncated = self._t >= self.horizon
-        if term or trunc or truncated:
+        if resets or trunc or truncated:
             info["inner_episode"] = {"r": self._inner_r, "l": self._inner_l,
-                                     "ended": bool(term or trunc)}
+                                     "ended": bool(resets or trunc)}
             self._inner_r, self._inner_l = 0.0, 0
-        if (term or trunc) and not truncated:
+        if (resets or trunc) and not truncated:
             info["early_termination_obs"] = obs
             obs, reset_info = self.env.reset()
             info["reset_info"] = reset_info
+            self._was_unhealthy = False
         info["true_reward"] = reward
+        info["unhealthy"] = unhealthy
+        info["n_unhealthy_steps"] = self._n_unhealthy
+        info["n_falls"] = self._n_falls
         info["n_early_terminations"] = self._n_early
         self._done = truncated
         return obs, reward, False, truncated, info
@@ -162,6 +200,8 @@ def make_env(
 ) -> gymnasium.Env:
     """Build ``preset``'s env: no Gymnasium time limit, wrapped in :class:`FixedHorizon`.
 
+    ``preset.env_kwargs`` go to the env's constructor (e.g. ``terminate_when_unhealthy``).
+
     With ``seed``, the action and observation spaces are seeded and the first ``reset()``
     without a seed uses it. ``ALE/`` ids get the Atari preprocessing of
     :func:`prefrl.atari.make_atari_env` (84x84 grey, frame skip 4, 4 stacked frames).
@@ -171,8 +211,9 @@ def make_env(
 
         return make_atari_env(preset, seed=seed, render_mode=render_mode)
     env = FixedHorizon(
-        _make_inner(preset.env_id, render_mode), preset.horizon, preset.termination_penalty,
-        seed=seed,
+        _make_inner(preset.env_id, render_mode, **preset.env_kwargs), preset.horizon,
+        preset.termination_penalty, termination=preset.termination,
+        unhealthy_penalty=preset.unhealthy_penalty, seed=seed,
     )
     if seed is not None:
         env.action_space.seed(seed)

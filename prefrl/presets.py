@@ -20,18 +20,27 @@ from typing import Any
 ALGOS = ("ppo", "a2c", "trpo")
 """Algorithms a preset may carry hyper-parameters for (SB3 / sb3-contrib class names, lower)."""
 
+TERMINATIONS = ("continue", "reset")
+"""What happens at an inner env's termination (a fall); see :class:`prefrl.envs.FixedHorizon`.
+
+``continue``: the physics goes on to the fixed horizon (MuJoCo default, as in the paper);
+``reset``: a penalty and a reset in place (Atari default, as in the paper).
+"""
+
 PRESET_DIR = Path(os.environ.get("PREFRL_ENVS_DIR") or Path(__file__).parent.parent / "envs")
 """Default preset folder: ``$PREFRL_ENVS_DIR``, else ``envs/`` at the repository root."""
 
 # Preset-level settings an algorithm table may override (they are not SB3 kwargs).
 _ALGO_OVERRIDES = {"n_envs": int, "normalize_obs": bool}
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "env_id": str, "horizon": int, "termination_penalty": (int, float), "clip_len": int,
-    "labels": int, "steps": int, "algo": str, "n_envs": int,
+    "env_id": str, "horizon": int, "clip_len": int, "labels": int, "steps": int, "algo": str,
+    "n_envs": int,
 }
 _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "normalize_obs": bool, "dt": (int, float), "notes": str, "reward_model": dict,
     "preference": dict, "sticky_actions": (int, float), "score_mask": bool,
+    "termination": str, "termination_penalty": (int, float), "unhealthy_penalty": (int, float),
+    "env_kwargs": dict,
     **{a: dict for a in ALGOS},
 }
 # ``policy_kwargs.optimizer_class`` names a preset may use: torch.optim classes, and SB3's
@@ -51,7 +60,12 @@ class EnvPreset:
         name: short name (the file's stem), e.g. ``"HalfCheetah"``.
         env_id: Gymnasium id, e.g. ``"HalfCheetah-v5"``.
         horizon: fixed episode length in agent steps.
-        termination_penalty: true reward added at an early termination (``<= 0``).
+        termination: ``"continue"`` or ``"reset"`` at an inner termination (:data:`TERMINATIONS`;
+            default ``reset`` for Atari ids, ``continue`` otherwise).
+        termination_penalty: true reward added at a reset in place (``<= 0``, ``reset`` only).
+        unhealthy_penalty: true reward added on every unhealthy step (``<= 0``).
+        env_kwargs: keyword arguments of the env's constructor, e.g.
+            ``{"terminate_when_unhealthy": False}``.
         clip_len: steps per clip shown to the teacher (about 1.5 s of simulated time).
         labels: default label budget.
         steps: default environment step budget.
@@ -75,12 +89,15 @@ class EnvPreset:
     name: str
     env_id: str
     horizon: int
-    termination_penalty: float
     clip_len: int
     labels: int
     steps: int
     algo: str
     n_envs: int
+    termination: str = "continue"
+    termination_penalty: float = 0.0
+    unhealthy_penalty: float = 0.0
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
     normalize_obs: bool = False
     algo_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     algo_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -99,6 +116,10 @@ class EnvPreset:
              f"clip_len must be in [1, horizon={self.horizon}], got {self.clip_len}"),
             (self.termination_penalty <= 0,
              f"termination_penalty must be <= 0, got {self.termination_penalty}"),
+            (self.unhealthy_penalty <= 0,
+             f"unhealthy_penalty must be <= 0, got {self.unhealthy_penalty}"),
+            (self.termination in TERMINATIONS, f"termination must be one of "
+             f"{', '.join(TERMINATIONS)}, got {self.termination!r}"),
             (self.labels >= 0, f"labels must be >= 0, got {self.labels}"),
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
             (self.n_envs >= 1, f"n_envs must be >= 1, got {self.n_envs}"),
@@ -254,12 +275,18 @@ def _read_preset(path: Path) -> EnvPreset:
                 overrides[a] = ov
     rm = data.get("reward_model", {})
     _check_plain(path, "reward_model", rm)
+    env_kwargs = data.get("env_kwargs", {})
+    _check_plain(path, "env_kwargs", env_kwargs)
+    termination = data.get("termination",
+                           "reset" if data["env_id"].startswith("ALE/") else "continue")
     pref = data.get("preference", {})
     _check_plain(path, "preference", pref)
     try:
         return EnvPreset(
             name=path.stem, env_id=data["env_id"], horizon=data["horizon"],
-            termination_penalty=float(data["termination_penalty"]), clip_len=data["clip_len"],
+            termination=termination, env_kwargs=env_kwargs,
+            termination_penalty=float(data.get("termination_penalty", 0.0)),
+            unhealthy_penalty=float(data.get("unhealthy_penalty", 0.0)), clip_len=data["clip_len"],
             labels=data["labels"], steps=data["steps"], algo=data["algo"], n_envs=data["n_envs"],
             normalize_obs=data.get("normalize_obs", False), algo_kwargs=kwargs,
             algo_overrides=overrides, reward_model=rm, notes=data.get("notes", ""), path=path,

@@ -38,7 +38,7 @@ import numpy as np
 
 METRIC_COLUMNS = [
     "step", "wall_s", "true_return", "learned_return", "game_score", "episodes", "labels",
-    "queries",
+    "queries", "falls", "unhealthy_frac",
     "reward_val_acc", "reward_train_acc", "reward_val_loss", "reward_l2", "corr_pearson",
     "corr_spearman", "fps", "reward_infer_s", "reward_train_s", "rss_mb", "reward_data_mb",
     "pool_mb",

@@ -44,6 +44,9 @@ def check_complete(out):
         assert cfg["train"]["run_dir"] == str(cell)
         ev = json.loads((cell / "eval.json").read_text())
         assert ev["episodes"] == 2 and ev["deterministic"] and ev["true_return"] < 0
+        std = ev["standard_env"]  # the same policy on Gymnasium's own Pendulum-v1
+        assert std["env_id"] == "Pendulum-v1" and std["length"] == 200 and std["falls"] == 0
+        assert len(std["returns"]) == 2 and std["return"] < 0
         with (cell / "metrics.csv").open() as f:
             steps = [int(r["step"]) for r in csv.DictReader(f)]
         assert steps == sorted(set(steps)) and steps[-1] == 2048, (key, steps)

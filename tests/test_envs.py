@@ -54,6 +54,7 @@ def test_preset_loads_makes_and_steps(name: str) -> None:
         target = min(1.5 / dt, p.horizon)
         assert abs(p.clip_len - target) <= 0.2 * target, (p.clip_len, 1.5 / dt)
     assert (name in EARLY_TERMINATION) == (p.termination_penalty < 0)
+    assert p.termination == ("reset" if p.env_id.startswith("ALE/") else "continue")
     env = make_env(p, seed=0)
     obs, _ = env.reset()
     assert env.observation_space.contains(obs)
@@ -144,6 +145,11 @@ def test_good_tmp_preset_loads(tmp_path: Path) -> None:
         (lambda s: s.replace("termination_penalty = 0.0", "termination_penalty = 5.0"),
          "termination_penalty"),
         (lambda s: s + "[[[", "cannot read"),
+        (lambda s: s.replace("horizon = 200", 'horizon = 200\ntermination = "respawn"'),
+         "termination"),
+        (lambda s: s.replace("horizon = 200", "horizon = 200\nunhealthy_penalty = 1.0"),
+         "unhealthy_penalty"),
+        (lambda s: s.replace("horizon = 200", "horizon = 200\nenv_kwargs = 3"), "env_kwargs"),
     ],
 )
 def test_malformed_preset_names_the_key(tmp_path: Path, edit, needle: str) -> None:
@@ -176,8 +182,9 @@ def test_no_gymnasium_time_limit() -> None:
         inner = inner.env
 
 
-def test_fixed_horizon_hopper_never_terminates() -> None:
-    p = dataclasses.replace(load_preset("Hopper"), horizon=300)
+def test_fixed_horizon_hopper_reset_mode_penalises_and_resets() -> None:
+    p = dataclasses.replace(load_preset("Hopper"), horizon=300, termination="reset",
+                            env_kwargs={})
     assert p.termination_penalty < 0
     env = make_env(p, seed=1)
     n_early_total = 0
@@ -265,3 +272,40 @@ def test_env_preset_validates() -> None:
 def test_module_docstring_example() -> None:
     result = doctest.testmod(envs_mod)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("name", sorted(EARLY_TERMINATION))
+def test_continue_mode_steps_on_after_a_fall(name: str) -> None:
+    """A fall never resets: the physics goes on and unhealthy steps lose the healthy bonus."""
+    p = dataclasses.replace(load_preset(name), horizon=400)
+    assert p.termination == "continue"
+    env = make_env(p, seed=0)
+    env.reset(seed=0)
+    inner_resets = []
+    inner_reset = env.env.reset
+    env.env.reset = lambda **kw: inner_resets.append(1) or inner_reset(**kw)
+    fell_at, healthy_r, unhealthy_r = None, [], []
+    for t in range(1, p.horizon + 1):
+        _, rew, term, trunc, info = env.step(env.action_space.sample())
+        assert term is False and trunc == (t == p.horizon)
+        assert "early_termination_obs" not in info and info["n_early_terminations"] == 0
+        assert rew == pytest.approx(info["raw_reward"])  # no explicit penalty by default
+        # the lost bonus is the penalty: v5 pays its healthy/alive bonus only while healthy
+        bonus = info.get("reward_survive", info["raw_reward"])  # InvertedPendulum: reward = bonus
+        (unhealthy_r if info["unhealthy"] else healthy_r).append(bonus)
+        if info["unhealthy"] and fell_at is None:
+            fell_at = t
+    assert fell_at is not None, "a random policy falls within 400 steps"
+    assert not inner_resets  # the physics went on from the fallen state
+    assert info["n_falls"] >= 1 and info["n_unhealthy_steps"] == len(unhealthy_r)
+    assert max(unhealthy_r) == 0 and min(healthy_r) > 0
+
+
+def test_unhealthy_penalty_is_added_per_unhealthy_step() -> None:
+    p = dataclasses.replace(load_preset("InvertedPendulum"), horizon=100, unhealthy_penalty=-2.0)
+    env = make_env(p, seed=0)
+    env.reset(seed=0)
+    for _ in range(p.horizon):
+        _, rew, _, _, info = env.step(env.action_space.sample())
+        assert rew == pytest.approx(info["raw_reward"] + (-2.0 if info["unhealthy"] else 0.0))
+    assert info["n_unhealthy_steps"] > 0

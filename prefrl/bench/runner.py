@@ -83,7 +83,7 @@ def run_cell(task: dict[str, Any]) -> dict[str, Any]:
     ``eval_return``. Runs in a worker process (pool or Ray), so it imports what it needs.
     """
     from prefrl.config import TrainConfig
-    from prefrl.evaluate import evaluate_run
+    from prefrl.evaluate import evaluate_run, evaluate_standard
     from prefrl.training import resume, train
 
     path, t0 = Path(task["path"]), time.perf_counter()
@@ -104,9 +104,11 @@ def run_cell(task: dict[str, Any]) -> dict[str, Any]:
         if action != "skip":
             episodes = int(task.get("eval_episodes", 10))
             ret = evaluate_run(path, episodes=episodes, seed=EVAL_SEED, deterministic=True)
+            standard = evaluate_standard(path, episodes=episodes, seed=EVAL_SEED)
             write_json(path / "eval.json", {
                 "true_return": ret, "episodes": episodes, "seed": EVAL_SEED,
                 "deterministic": True, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "standard_env": standard,
             })
         out["eval_return"] = json.loads((path / "eval.json").read_text())["true_return"]
         out["ok"] = True

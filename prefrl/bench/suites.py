@@ -205,6 +205,18 @@ SUITES: dict[str, Suite] = {
         description="the paper's Atari grid: 7 games x {5500 synthetic labels, true reward} x "
                     "3 seeds (needs the Atari presets in envs/)",
     ),
+    "falls": Suite(
+        name="falls", envs=("InvertedPendulum", "InvertedDoublePendulum", "Hopper", "Walker2d",
+                            "Ant"),
+        settings=(Setting.learned(700), Setting.true()),
+        seeds=(0, 1), steps={"InvertedPendulum": 200_000, "InvertedDoublePendulum": 300_000,
+                             "Hopper": 300_000, "Walker2d": 300_000, "Ant": 300_000},
+        common={**_QUIET, "oracle": "paper"},
+        description="the five MuJoCo tasks that can fall, with termination = continue: "
+                    "{700 labels from the 'paper' teacher, true reward} x 2 seeds; 200k steps "
+                    "for InvertedPendulum (its preset budget), 300k (0.3 of the preset's) for "
+                    "the others",
+    ),
     "smoke": Suite(
         name="smoke", envs=("Pendulum", "InvertedPendulum"),
         settings=(Setting.learned(200, pretrain_clips=100, pretrain_epochs=20, update_epochs=3),

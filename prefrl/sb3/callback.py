@@ -57,6 +57,8 @@ class PreferenceCallback(BaseCallback):
         self._true: list[float] = []
         self._learned: list[float] = []
         self._game: list[float] = []
+        self._falls: list[int] = []
+        self._unhealthy: list[float] = []
         self.all_true_returns: list[float] = []
         self.last_reward_metrics: dict[str, float] = {}
         self._t0 = time.perf_counter()
@@ -101,6 +103,9 @@ class PreferenceCallback(BaseCallback):
                 self._game.append(float(inner["r"]))
             ep = info.get("episode")
             if ep is not None:
+                if "n_falls" in info:  # FixedHorizon's counts for the episode just finished
+                    self._falls.append(int(info["n_falls"]))
+                    self._unhealthy.append(int(info["n_unhealthy_steps"]) / max(ep["l"], 1))
                 self._true.append(float(ep["r"]))
                 self.all_true_returns.append(float(ep["r"]))
                 if "episode_learned_return" in info:
@@ -165,6 +170,8 @@ class PreferenceCallback(BaseCallback):
             "learned_return": float(np.mean(self._learned)) if self._learned else None,
             "game_score": float(np.mean(self._game)) if self._game else None,
             "episodes": len(self._true), "labels": self._labels(),
+            "falls": float(np.mean(self._falls)) if self._falls else None,
+            "unhealthy_frac": float(np.mean(self._unhealthy)) if self._unhealthy else None,
             "queries": 0 if self.learner is None else self.learner.store.n_queries(),
             "reward_val_acc": m.get("reward/val_acc"),
             "reward_train_acc": m.get("reward/train_acc"),
@@ -182,7 +189,11 @@ class PreferenceCallback(BaseCallback):
         if row["learned_return"] is not None:
             self.logger.record("rollout/learned_ep_return", row["learned_return"])
         self.logger.record("prefrl/labels", row["labels"])
+        if row["falls"] is not None:
+            self.logger.record("rollout/falls_per_ep", row["falls"])
+            self.logger.record("rollout/unhealthy_frac", row["unhealthy_frac"])
         self._true, self._learned, self._game = [], [], []
+        self._falls, self._unhealthy = [], []
         self._steps_at_log, self._time_at_log = t, now
         self.state["last_log"] = t
         return row
