@@ -1,0 +1,87 @@
+"""Summarise the falls benchmark (issue 12): results/falls/<env>/<setting>/<seed>/.
+
+Run from the repository root after ``prefrl bench run falls --out results/falls``:
+``.venv/bin/python results/falls/summarize.py``. Per task and seed: the final policies'
+fixed-horizon true return (10 deterministic episodes, from eval.json), a random policy's,
+the fraction of true = (learned - random) / (true - random), and both policies on the standard
+Gymnasium env with its own termination (mean return, length, falls in 10 episodes). Writes
+summary.md and summary.json beside this file.
+"""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from prefrl.envs import load_preset
+from prefrl.evaluate import random_policy_return
+from prefrl.training import provenance
+
+HERE = Path(__file__).parent
+
+
+def last(metrics: Path, col: str) -> float | None:
+    """The last non-empty value of ``col`` in a metrics.csv."""
+    with metrics.open() as f:
+        vals = [r[col] for r in csv.DictReader(f) if r.get(col)]
+    return float(vals[-1]) if vals else None
+
+
+def main() -> int:
+    rows = []
+    for env_dir in sorted(p for p in HERE.iterdir() if p.is_dir()):
+        learned_dirs = sorted(p for p in env_dir.iterdir() if p.name.startswith("labels-"))
+        for ld in learned_dirs:
+            for seed_dir in sorted(p for p in ld.iterdir() if p.is_dir()):
+                td = env_dir / "true" / seed_dir.name
+                cells = {"learned": seed_dir, "true": td}
+                if not all((c / "eval.json").is_file() for c in cells.values()):
+                    print(f"{seed_dir}: pair not finished, skipped", file=sys.stderr)
+                    continue
+                ev = {k: json.loads((c / "eval.json").read_text()) for k, c in cells.items()}
+                res = {k: json.loads((c / "result.json").read_text()) for k, c in cells.items()}
+                rand = random_policy_return(load_preset(env_dir.name), episodes=10)
+                lr, tr = ev["learned"]["true_return"], ev["true"]["true_return"]
+                rows.append({
+                    "env": env_dir.name, "seed": int(seed_dir.name), "labels": ld.name,
+                    "steps": res["true"]["steps"], "learned": lr, "true": tr, "random": rand,
+                    "fraction_of_true": (lr - rand) / (tr - rand),
+                    "standard_learned": ev["learned"].get("standard_env"),
+                    "standard_true": ev["true"].get("standard_env"),
+                    "unhealthy_frac_learned": last(seed_dir / "metrics.csv", "unhealthy_frac"),
+                    "unhealthy_frac_true": last(td / "metrics.csv", "unhealthy_frac"),
+                    "wall_ratio": res["learned"]["wall_s"] / res["true"]["wall_s"],
+                    "reward_val_acc": res["learned"].get("reward_val_acc"),
+                    "alarms": len(res["learned"].get("alarms", []) or []),
+                })
+    head = ("| task | seed | steps | learned | true | random | fraction of true | standard env, "
+            "learned: return / length / falls of 10 | standard env, true | unhealthy share, "
+            "learned / true | wall learned / true | guard alarms |")
+    lines = ["# Falls benchmark: termination = continue, 700 labels vs true reward", "", head,
+             "|" + " --- |" * 11]
+
+    def std(s: dict | None) -> str:
+        return "-" if not s else f"{s['return']:.0f} / {s['length']:.0f} / {s['falls']}"
+
+    for r in rows:
+        uf = [r["unhealthy_frac_learned"], r["unhealthy_frac_true"]]
+        lines.append(
+            f"| {r['env']} | {r['seed']} | {r['steps']} | {r['learned']:.1f} | {r['true']:.1f} | "
+            f"{r['random']:.1f} | {r['fraction_of_true']:.2f} | {std(r['standard_learned'])} | "
+            f"{std(r['standard_true'])} | "
+            + " / ".join("-" if u is None else f"{u:.2f}" for u in uf)
+            + f" | {r['wall_ratio']:.2f}x | {r['alarms']} |")
+    lines += ["", "learned, true, random: mean true return over 10 deterministic episodes of the "
+              "fixed-horizon env (1000 steps); fraction of true = (learned - random) / "
+              "(true - random). Standard env: the same final policy on Gymnasium's own env, "
+              "with its termination and time limit. Unhealthy share: of the steps of the "
+              "training episodes in the last metrics row."]
+    (HERE / "summary.md").write_text("\n".join(lines) + "\n")
+    (HERE / "summary.json").write_text(json.dumps(
+        {"rows": rows, "provenance": provenance(" ".join(sys.argv))}, indent=2))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
