@@ -1,9 +1,9 @@
 """Read and validate an export (``labels.jsonl`` + ``clips.npz``) before it touches a store.
 
-Everything is checked by type and range before use: strict JSON (no NaN/Infinity, no repeated
-keys), bools that are bools, ids and steps that fit SQLite's 64-bit integers, finite times
-(durations >= 0), known enums, 16-hex-digit clip hashes, pair keys and values that agree with
-their record, no pair of a clip with itself, unique ids and pairs, links that point somewhere,
+Everything is checked by type and range before use: JSON without repeated keys, finite
+numbers (no NaN/Infinity), bools that are bools, ids and steps that fit SQLite's 64-bit
+integers, times >= 0, known enums, 16-hex-digit clip hashes, pair keys and values that agree
+with their record, no pair of a clip with itself, unique ids and pairs, links that point somewhere,
 and header counts that match (so a file cut at a line boundary is caught). ``clips.npz`` is read
 as a zip: each ``.npy`` header's dtype (plain numbers only: no object or pickle) and shape are
 checked against the member's size before any array is allocated, and clips are decoded one at a
@@ -52,10 +52,6 @@ class ExportError(StoreError):
         super().__init__(f"export {path}{where}: {msg}" if where else f"export {path} {msg}")
 
 
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed (numbers must be finite)")
-
-
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
@@ -66,8 +62,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _loads(text: str) -> Any:
-    """Strict JSON: no NaN/Infinity, no repeated keys; huge integers become inf (caught later)."""
-    return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys,
+    """JSON without repeated keys; NaN, Infinity and huge ints become floats the fields reject."""
+    return json.loads(text, parse_constant=float, object_pairs_hook=_unique_keys,
                       parse_int=lambda s: int(s) if len(s) < 40 else math.inf)
 
 
@@ -85,7 +81,7 @@ class _Fields:
             raise self.fail(key, "is missing")
         return self.obj[key]
 
-    def int(self, key: str, lo: int = 0, null: bool = False) -> Any:
+    def integer(self, key: str, lo: int = 0, null: bool = False) -> Any:
         v = self.get(key)
         if v is None and null:
             return None
@@ -94,7 +90,7 @@ class _Fields:
                             f"{' or null' if null else ''}, got {v!r:.60}")
         return v
 
-    def num(self, key: str, lo: float = -math.inf, null: bool = False) -> Any:
+    def number(self, key: str, lo: float = -math.inf, null: bool = False) -> Any:
         v = self.get(key)
         if v is None and null:
             return None
@@ -103,7 +99,7 @@ class _Fields:
             raise self.fail(key, f"must be {rng}{' or null' if null else ''}, got {v!r:.60}")
         return float(v)
 
-    def str(self, key: str, choices: tuple[str, ...] | None = None,
+    def string(self, key: str, choices: tuple[str, ...] | None = None,
             pattern: re.Pattern[str] | None = None) -> Any:
         v = self.get(key)
         if not isinstance(v, str) or (choices is not None and v not in choices) or (
@@ -113,7 +109,7 @@ class _Fields:
             raise self.fail(key, f"must be {what}, got {v!r:.60}")
         return v
 
-    def bool(self, key: str) -> bool:
+    def boolean(self, key: str) -> bool:
         v = self.get(key)
         if type(v) is not bool:
             raise self.fail(key, f"must be true or false, got {v!r:.60}")
@@ -131,10 +127,10 @@ class ExportLabels:
 
 
 def _pair(f: _Fields, line: int, fail: Any) -> tuple[str, str]:
-    left, right = f.str("left", pattern=_HASH), f.str("right", pattern=_HASH)
+    left, right = f.string("left", pattern=_HASH), f.string("right", pattern=_HASH)
     if left == right:
         raise fail("right", "a pair needs two different clips (right == left)")
-    if f.str("pair_key") != pair_key(left, right):
+    if f.string("pair_key") != pair_key(left, right):
         raise fail("pair_key", f"is not the pair key of left and right ({pair_key(left, right)})")
     return left, right
 
@@ -175,28 +171,28 @@ def read_labels(path: Path) -> ExportLabels:
                 out = ExportLabels(path, _header(_Fields(obj, fail, None), fail))
                 continue
             f = _Fields(obj, fail, None)
-            kind = f.str("type", ("query", "label"))
+            kind = f.string("type", ("query", "label"))
             if kind == "query":
                 f = _Fields(obj, fail, _QUERY_KEYS)
                 left, right = _pair(f, no, fail)
                 out.queries.append((no, QueryRecord(
-                    f.int("id", 1), left, right, pair_key(left, right), f.str("selector"),
-                    f.num("score"), f.num("asked_at", 0.0), f.int("env_step"),
-                    f.str("status", ("pending", "answered", "skipped")))))
+                    f.integer("id", 1), left, right, pair_key(left, right), f.string("selector"),
+                    f.number("score"), f.number("asked_at", 0.0), f.integer("env_step"),
+                    f.string("status", ("pending", "answered", "skipped")))))
             else:
                 f = _Fields(obj, fail, _LABEL_KEYS)
                 left, right = _pair(f, no, fail)
-                answer = Answer(f.str("answer", tuple(a.value for a in Answer)))
-                value = f.num("value", null=True)
+                answer = Answer(f.string("answer", tuple(a.value for a in Answer)))
+                value = f.number("value", null=True)
                 if value != answer.mu:
                     raise fail("value", f"must be {answer.mu} for answer {answer.value!r}, "
                                         f"got {value!r}")
-                lid = f.int("id", 1)
-                lab = Label(left, right, answer, f.str("source", ("synthetic", "human")),
-                            f.str("annotator"), f.num("created_at", 0.0),
-                            f.num("response_time_s", 0.0, null=True),
-                            f.int("query_id", 1, null=True))
-                out.labels.append((no, lid, lab, f.bool("undone")))
+                lid = f.integer("id", 1)
+                lab = Label(left, right, answer, f.string("source", ("synthetic", "human")),
+                            f.string("annotator"), f.number("created_at", 0.0),
+                            f.number("response_time_s", 0.0, null=True),
+                            f.integer("query_id", 1, null=True))
+                out.labels.append((no, lid, lab, f.boolean("undone")))
     if out is None:
         raise ExportError(path, "is empty (no header line)")
     _check_consistent(out)
@@ -211,12 +207,12 @@ def _header(f: _Fields, fail: Any) -> dict[str, Any]:
         hint = "; upgrade prefrl" if type(version) is int and version > FORMAT_VERSION else ""
         raise fail("version", f"format version {version!r:.40} is not in 1..{FORMAT_VERSION}"
                               f"{hint}")
-    f.int("schema_version", 1)
-    f.num("exported_at", 0.0)
-    f.int("n_queries")
-    f.int("n_labels")
+    f.integer("schema_version", 1)
+    f.number("exported_at", 0.0)
+    f.integer("n_queries")
+    f.integer("n_labels")
     if "export_id" in f.obj:
-        f.str("export_id")
+        f.string("export_id")
     return f.obj
 
 
@@ -424,7 +420,7 @@ def _parse_index(path: Path, text: str) -> tuple[str | None, dict[str, IndexEntr
     version = f.get("version")
     if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
         raise fail("version", f"format version {version!r:.40} is not in 1..{FORMAT_VERSION}")
-    export_id = f.str("export_id") if "export_id" in doc else None
+    export_id = f.string("export_id") if "export_id" in doc else None
     clips = f.get("clips")
     if not isinstance(clips, list):
         raise fail("clips", "must be a list")
@@ -436,14 +432,14 @@ def _parse_index(path: Path, text: str) -> tuple[str | None, dict[str, IndexEntr
         if not isinstance(c, dict):
             raise cfail(None, "must be a JSON object")
         cf = _Fields(c, cfail, _INDEX_KEYS)
-        h = cf.str("hash", pattern=_HASH)
+        h = cf.string("hash", pattern=_HASH)
         if h in index:
             raise cfail("hash", f"clip {h} is listed twice (also clips[{index[h].pos}])")
         rs = cf.get("render_state")
         if not isinstance(rs, list) or not all(
                 isinstance(n, str) and n and "/" not in n for n in rs) or len(set(rs)) != len(rs):
             raise cfail("render_state", f"must be a list of distinct names, got {rs!r:.60}")
-        index[h] = IndexEntry(i, cf.str("env_id"), cf.str("source_run"), cf.int("step"),
+        index[h] = IndexEntry(i, cf.string("env_id"), cf.string("source_run"), cf.integer("step"),
                               tuple(rs))
     return export_id, index
 
