@@ -52,11 +52,17 @@ class ExportError(StoreError):
         super().__init__(f"export {path}{where}: {msg}" if where else f"export {path} {msg}")
 
 
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__("appears twice in the object")
+        self.key = key
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
-            raise ValueError(f"key {k!r} appears twice")
+            raise _RepeatedKey(k)
         out[k] = v
     return out
 
@@ -163,6 +169,8 @@ def read_labels(path: Path) -> ExportLabels:
 
             try:
                 obj = _loads(text)
+            except _RepeatedKey as e:
+                raise fail(e.key, str(e)) from e
             except (ValueError, RecursionError) as e:
                 raise fail(None, f"not valid JSON ({e})") from e
             if not isinstance(obj, dict):
@@ -410,6 +418,8 @@ def _parse_index(path: Path, text: str) -> tuple[str | None, dict[str, IndexEntr
 
     try:
         doc = _loads(text)
+    except _RepeatedKey as e:
+        raise fail(e.key, str(e)) from e
     except (ValueError, RecursionError) as e:
         raise fail(None, f"not valid JSON ({e})") from e
     if not isinstance(doc, dict):
