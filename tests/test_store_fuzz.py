@@ -74,6 +74,12 @@ class Case:
     members_ok: tuple[str, ...] = ()  # accepted ExportError.member prefixes
     desc: str = ""
 
+    def __repr__(self) -> str:
+        return f"Case({self.desc!r}, file={self.file!r}, fields={self.fields})"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # hypothesis' printer
+        p.text(repr(self))
+
 
 def _npy(a: np.ndarray, header: dict[str, Any] | None = None, pickle: bool = False) -> bytes:
     buf = io.BytesIO()
@@ -130,13 +136,13 @@ def bad_value(draw: Any, rec: dict[str, Any], key: str, b: Base) -> Any:
     if key in ("n_queries", "n_labels", "version"):
         return draw(st.one_of(st.integers(), JUNK).filter(lambda v: v != rec[key]))
     if key == "id":
-        same = [x["id"] for x in b.lines if x.get("type") == kind and x is not rec]
+        same = [x["id"] for x in b.lines if x.get("type") == kind and x["id"] != rec["id"]]
         return draw(st.one_of(st.sampled_from(same), bad_int(1)))
     if key == "query_id":
         ok = {x["id"] for x in b.lines if x.get("type") == "query" and
               x["pair_key"] == rec["pair_key"]}
         return draw(st.one_of(st.integers(), bad_int(1)).filter(
-            lambda v: v is not None and v not in ok))
+            lambda v: v is not None and not (type(v) is int and v in ok)))
     if key in ("env_step", "schema_version"):
         return draw(bad_int(0 if key == "env_step" else 1))
     if key in ("score",):
