@@ -16,7 +16,7 @@ Export format (:func:`export_store`, read back by :func:`import_store`), no pick
   "source_run", "step", "render_state": [names]}]}``. Hashes are recomputed and checked on import.
 * ``export_id`` (in both files) ties the two files of one export together.
 
-Import validates everything first (see :mod:`prefrl.store_validate`).
+Import validates everything first (see :mod:`prefrl.store_validate` and :mod:`prefrl.store_npz`).
 
 :meth:`LabelStore.export <prefrl.store.LabelStore.export>` and
 :meth:`LabelStore.import_ <prefrl.store.LabelStore.import_>` delegate here.
@@ -60,7 +60,8 @@ from prefrl.store import (
     _clip_arrays,
     _label,
 )
-from prefrl.store_validate import ClipArchive, check_links, read_labels
+from prefrl.store_npz import ClipArchive
+from prefrl.store_validate import check_links, read_labels
 from prefrl.types import FORMAT_VERSION
 
 
@@ -124,12 +125,12 @@ def export_store(store: LabelStore, dir: str | Path) -> dict[str, int]:
 def import_store(store: LabelStore, dir: str | Path) -> dict[str, int]:
     """Merge an :func:`export_store` directory into ``store`` in one transaction; return counts.
 
-    Both files are validated first (:mod:`prefrl.store_validate`; clip arrays as they are
-    decoded, one clip at a time); any error is an ``ExportError`` naming the file, line or
-    member and field, and leaves ``store`` unchanged. Clips already present and queries whose
-    pair was already asked are kept as they are; labels are appended unless one with the same
-    (pair, annotator, created_at, answer) exists. Added queries take their status from their
-    labels.
+    Both files are validated first (:mod:`prefrl.store_validate`, :mod:`prefrl.store_npz`;
+    clip arrays as they are decoded, one clip at a time); any error is an ``ExportError``
+    naming the file, line or member and field, and leaves ``store`` unchanged. Clips already
+    present and queries whose pair was already asked are kept as they are; labels are appended
+    unless one with the same (pair, annotator, created_at, answer) exists. Added queries take
+    their status from their labels.
     """
     src = Path(dir)
     if not src.is_dir():
