@@ -21,7 +21,8 @@ import numpy as np
 from prefrl.store_validate import _HASH, ExportError, _Fields, _loads, _RepeatedKey
 from prefrl.types import FORMAT_VERSION, Clip
 
-MAX_MEMBER_BYTES = 1 << 30  # one decoded array of one clip
+MAX_CLIP_BYTES = 1 << 30  # all decoded arrays of one clip; a clip is a few MB at most
+MAX_INDEX_BYTES = 1 << 30  # the JSON index, 4 bytes a character (~600 B a clip)
 _ZIP_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error,
                lzma.LZMAError, NotImplementedError, RuntimeError)
 _INDEX_KEYS = {"hash", "env_id", "source_run", "step", "render_state"}
@@ -99,6 +100,11 @@ class ClipArchive:
                     raise self._fail("is missing (its clip is listed in __index__)", name)
                 arrays[k] = self._header(infos.pop(name))
             self._check_lengths(h, arrays)
+            sizes = {m.info.filename: m.info.file_size for m in arrays.values()}
+            if sum(sizes.values()) > MAX_CLIP_BYTES:
+                raise self._fail(f"the clip's arrays hold {sum(sizes.values())} bytes, over the "
+                                 f"limit of {MAX_CLIP_BYTES} bytes per clip",
+                                 max(sizes, key=sizes.__getitem__))
             members[h] = arrays
         for name in infos.keys() - {self.INDEX}:
             raise self._fail("is not listed in __index__", name)
@@ -120,6 +126,7 @@ class ClipArchive:
 
     def _header(self, info: zipfile.ZipInfo, kinds: str = "biuf") -> _Member:
         """A member's dtype and shape, checked against its size before anything is allocated."""
+        limit = MAX_INDEX_BYTES if kinds == "U" else MAX_CLIP_BYTES
         name = info.filename
         shape, dtype, size = self._npy_header(info)
         if dtype.hasobject or dtype.kind not in kinds or dtype.fields or dtype.subdtype:
@@ -128,9 +135,9 @@ class ClipArchive:
         if any(type(d) is not int or d < 0 for d in shape):
             raise self._fail(f"bad shape {shape}", name)
         nbytes = math.prod(shape) * dtype.itemsize
-        if nbytes > MAX_MEMBER_BYTES:
+        if nbytes > limit:
             raise self._fail(f"header declares shape {shape} {dtype} ({nbytes} bytes), over the "
-                             f"limit of {MAX_MEMBER_BYTES} bytes per array", name)
+                             f"limit of {limit} bytes", name)
         if nbytes != size:
             raise self._fail(f"header declares shape {shape} {dtype} ({nbytes} bytes) but the "
                              f"member holds {size} bytes of data", name)

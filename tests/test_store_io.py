@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from test_store import assert_same_clip, make_clip, populate
 
+from prefrl import store_npz
 from prefrl.cli import main
 from prefrl.store import LabelStore, StoreError
 from prefrl.store_io import export_store, import_store
@@ -320,6 +321,15 @@ def test_npz_headers_are_checked_before_allocating(exported: Path, tmp_path: Pat
     with zipfile.ZipFile(npz, "a") as z:
         z.writestr("stray.npy", _npy(np.zeros(3)))
     assert _import_error(exported, tmp_path).member == "stray.npy"
+
+
+def test_clip_size_limit(exported: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(store_npz, "MAX_CLIP_BYTES", 1000)  # a clip has ~1070 B in 5 members
+    e = _import_error(exported, tmp_path)
+    assert e.member.endswith("/rs_frames.npy") and "per clip" in str(e)
+    monkeypatch.setattr(store_npz, "MAX_CLIP_BYTES", 200)
+    e = _import_error(exported, tmp_path)
+    assert e.member.endswith("/rs_frames.npy") and "declares shape (5, 4, 4, 3)" in str(e)
 
 
 @pytest.mark.parametrize("doc,field", [
