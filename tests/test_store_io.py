@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import re
 import time
 import tracemalloc
@@ -288,7 +289,13 @@ def _index(data: bytes) -> dict:
     return json.loads(str(np.lib.format.read_array(io.BytesIO(data))[()]))
 
 
-def test_npz_headers_are_checked_before_allocating(exported: Path, tmp_path: Path) -> None:
+def test_npz_headers_are_checked_before_allocating(exported: Path, tmp_path: Path,
+                                                  monkeypatch) -> None:
+    def never(*args: object, **kw: object) -> None:
+        raise AssertionError("import unpickled something")
+
+    monkeypatch.setattr(pickle, "load", never)
+    monkeypatch.setattr(pickle, "loads", never)
     npz = exported / "clips.npz"
     good = npz.read_bytes()
     victim = next(n for n in zipfile.ZipFile(npz).namelist() if n.endswith("/obs.npy"))
