@@ -23,6 +23,7 @@ commands:
             continue a stopped or killed run
   gui       label clip pairs in a browser while a run trains (--help for options)
   export    write a run's labels and clips as portable JSONL + npz
+  import    merge an export into a run or a store (prefrl import EXPORT_DIR --into RUN_DIR)
   demo      a short real run on Pendulum: learned vs true reward, table and PNG curve
   bench     benchmarks (bench reward | gui; bench run SUITE: the paper's grids, resumable)
   plot      figures and summary tables of a suite's results (prefrl plot results/<suite>)
@@ -38,6 +39,16 @@ class ExportArgs:
     """The run directory (or a .sqlite label store)."""
     out: Path | None = None
     """Output folder (default: <run_dir>/export)."""
+
+
+@dataclass
+class ImportArgs:
+    """Merge an export (labels.jsonl + clips.npz) into a run's label store, all or nothing."""
+
+    export_dir: tyro.conf.Positional[Path]
+    """The export folder (written by prefrl export)."""
+    into: Path
+    """A run directory (its labels.sqlite) or a .sqlite store (created if it does not exist)."""
 
 
 def _fail(msg: str) -> int:
@@ -91,6 +102,33 @@ def _export(args: list[str]) -> int:
     return 0
 
 
+def _import(args: list[str]) -> int:
+    from prefrl.store import LabelStore
+
+    a = tyro.cli(ImportArgs, args=args, prog="prefrl import", description=ImportArgs.__doc__)
+    if not a.export_dir.is_dir():
+        return _fail(f"export folder {a.export_dir} does not exist")
+    dest = a.into / "labels.sqlite" if a.into.is_dir() else a.into
+    if not a.into.is_dir() and a.into.suffix != ".sqlite":
+        return _fail(f"--into {a.into}: not a run directory nor a .sqlite label store")
+    if a.into.is_dir() and not dest.exists():
+        return _fail(f"--into {a.into}: the run directory has no labels.sqlite")
+    created = not dest.exists()
+    try:
+        with LabelStore(dest, create=created) as store:
+            n = store.import_(a.export_dir)
+    except BaseException:
+        if created:  # a failed import leaves no new store behind
+            for p in (dest, *(dest.with_name(dest.name + s) for s in ("-wal", "-shm"))):
+                p.unlink(missing_ok=True)
+        raise
+    print(f"imported into {dest}{' (new store)' if created else ''}: {n['clips_added']} clips "
+          f"({n['clips_present']} already there), {n['queries_added']} queries "
+          f"({n['queries_skipped']} already asked), {n['labels_added']} labels "
+          f"({n['labels_skipped']} already there)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``prefrl`` command."""
     argv = sys.argv[1:] if argv is None else argv
@@ -108,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(rest, command)
         if cmd == "export":
             return _export(rest)
+        if cmd == "import":
+            return _import(rest)
         if cmd == "gui":
             from prefrl.gui.cli import gui_main
 

@@ -121,17 +121,20 @@ class LabelStore:
         except sqlite3.Error as e:
             raise StoreError(f"cannot open label store {self.path}: {e}") from e
         try:
-            self._open(conn, check)
+            self._open(conn, check, create)
         except BaseException:
             conn.close()
             raise
         self._conn = conn
 
-    def _open(self, conn: sqlite3.Connection, check: bool) -> None:
+    def _open(self, conn: sqlite3.Connection, check: bool, create: bool) -> None:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             version = self._schema_version(conn)
+            if version == 0 and not create:  # before anything writes to the file
+                raise StoreError(f"label store {self.path} is empty ({self.path.stat().st_size} "
+                                 "bytes, no tables); not creating one there (create=False)")
             res = [r[0] for r in conn.execute("PRAGMA quick_check")] if check else ["ok"]
             if res != ["ok"]:
                 raise StoreError(f"label store {self.path} is corrupt (quick_check: "
