@@ -1,0 +1,256 @@
+"""The reward-hacking guard: its statistics, alarms, response and budget, and a real run."""
+
+import csv
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from ridge import ENV_ID, write_preset
+
+from prefrl.config import ConfigError, TrainConfig
+from prefrl.guard import (
+    GuardConfig,
+    HackGuard,
+    Hysteresis,
+    NewestPairs,
+    divergence,
+    ood_ratio,
+    rank_correlation,
+    time_trend,
+)
+from prefrl.learner import LearnerConfig, PreferenceLearner
+from prefrl.reward import RewardEnsemble
+from prefrl.rollouts import collect_clips
+from prefrl.rundir import METRIC_COLUMNS
+from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def ridge_clips(n, rng, policy=None, source_run="random"):
+    env = gym.make(ENV_ID, max_episode_steps=50)
+    return collect_clips(env, n, 10, rng, policy=policy, source_run=source_run)
+
+
+POLICY_RNG = np.random.default_rng(0)
+
+
+def right(_obs):
+    """Runs past the ridge: x reaches ~3 in 50 steps."""
+    return POLICY_RNG.uniform(0.2, 1.0, 1).astype(np.float32)
+
+
+def stay(_obs):
+    return POLICY_RNG.uniform(-1, 1, 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def taught(tmp_path_factory):
+    """A learner taught on random-policy clips only (x stays near 0)."""
+    env = gym.make(ENV_ID, max_episode_steps=50)
+    d = tmp_path_factory.mktemp("taught")
+    learner = PreferenceLearner.create(
+        env.observation_space, env.action_space,
+        LearnerConfig(labels=120, total_steps=10_000, pretrain_frac=0.5, selector="random",
+                      net_kwargs={"hidden": [32, 32]}),
+        d / "labels.sqlite", oracle="perfect", clip_len=10, seed=0)
+    learner.pretrain(ridge_clips(200, np.random.default_rng(0)))
+    return learner
+
+
+def with_agent_clips(learner, clips):
+    for c in clips:
+        learner.buffer.add_clip(c)
+    return HackGuard(learner)
+
+
+# ---------------------------------------------------------------------- statistics
+def test_ood_ratio_rises_when_clips_leave_the_labelled_region(taught):
+    rng = np.random.default_rng(1)
+    inside = HackGuard(taught)
+    for c in ridge_clips(60, rng, stay, source_run="agent"):
+        taught.buffer.add_clip(c)
+    at_home = inside.readings()["hack_ood"]
+    for c in ridge_clips(100, rng, right, source_run="agent"):
+        taught.buffer.add_clip(c)
+    away = inside.readings()["hack_ood"]
+    assert at_home is not None and away is not None
+    assert at_home < 2.0  # the statistic is ~1 where the labels were
+    assert away > 3.0 and away > 2 * at_home
+
+
+def test_ood_ratio_ignores_member_offsets_and_scales():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(1, 50)) + 0.1 * rng.normal(size=(3, 50))
+    far = 5 + rng.normal(size=(1, 20)) + 2.0 * rng.normal(size=(3, 20))
+    shift = np.array([[3.0], [-7.0], [0.5]])
+    scale = np.array([[1.0], [10.0], [0.2]])
+    r = ood_ratio(far, base)
+    assert r > 5
+    assert ood_ratio(far * scale + shift, base * scale + shift) == pytest.approx(r)
+    assert np.isnan(ood_ratio(far[:1], base[:1]))  # one member: no disagreement
+
+
+def test_correlation_and_trend_statistics():
+    rng = np.random.default_rng(0)
+    t = np.arange(200.0)
+    up = t + 20 * rng.normal(size=200)
+    down = -t + 20 * rng.normal(size=200)
+    assert time_trend(t, up) > 0.8 and time_trend(t, down) < -0.8
+    assert abs(time_trend(t, rng.normal(size=200))) < 0.3
+    assert np.isnan(time_trend(t, np.ones(200)))
+    assert divergence(time_trend(t, up), time_trend(t, down)) > 0.8  # learned up, true down
+    assert divergence(time_trend(t, up), time_trend(t, up)) < 0  # both rise: healthy
+    x = rng.normal(size=100)
+    assert rank_correlation(x, np.exp(x)) == pytest.approx(1.0)
+    assert rank_correlation(x, -x) == pytest.approx(-1.0)
+    assert np.isnan(rank_correlation(x, np.zeros(100)))
+
+
+def test_readings_see_the_exploit_with_a_synthetic_teacher(tmp_path):
+    env = gym.make(ENV_ID, max_episode_steps=50)
+    learner = PreferenceLearner.create(
+        env.observation_space, env.action_space,
+        LearnerConfig(labels=60, total_steps=10_000, selector="random",
+                      net_kwargs={"hidden": [32, 32]}),
+        tmp_path / "labels.sqlite", oracle="perfect", clip_len=10, seed=0)
+    rng = np.random.default_rng(2)
+    learner.pretrain(ridge_clips(200, rng))
+    # the agent runs further right over time: learned return rises, true return falls
+    guard = with_agent_clips(learner, ridge_clips(200, rng, right, source_run="agent"))
+    r = guard.readings()
+    assert r["hack_corr"] is not None and r["hack_corr"] < 0
+    assert r["hack_trend_learned"] > 0 > r["hack_trend_true"] and r["hack_trend"] > 0.3
+
+
+# ---------------------------------------------------------------------- alarms
+def test_hysteresis_does_not_flap():
+    h = Hysteresis(3.0, 2.0, above=True, min_rows=3)
+    events = [h.update(v) for v in [4, 4, 1, 4, 4, 1, 4, 4, float("nan"), 4]]
+    assert events.count("trip") == 1 and events[-1] == "trip"  # 3 in a row (NaN skipped)
+    assert [h.update(v) for v in [2.5, 2.5, 2.5, 1, 1, 4, 1]] == [None] * 7  # not yet back
+    assert h.update(1) == "clear" and not h.active
+    low = Hysteresis(0.0, 0.3, above=False, min_rows=1)
+    assert low.update(-0.1) == "trip" and low.update(0.2) is None and low.update(0.5) == "clear"
+    with pytest.raises(ValueError, match="clear threshold"):
+        Hysteresis(3.0, 4.0, above=True, min_rows=1)
+
+
+def test_guard_state_round_trips(taught):
+    g = HackGuard(taught)
+    g.kinds["ood"].active, g.kinds["corr"].count = True, 2
+    g.alarms.append({"step": 10, "kind": "ood", "value": 4.0, "threshold": 3.0})
+    g2 = HackGuard(taught)
+    g2.load_state_dict(json.loads(json.dumps(g.state_dict())))
+    assert g2.alarms == g.alarms and g2.active() == ["ood"] and g2.kinds["corr"].count == 2
+
+
+# ---------------------------------------------------------------------- response
+def test_asking_borrows_from_the_schedule_and_keeps_the_budget(tmp_path):
+    env = gym.make(ENV_ID, max_episode_steps=50)
+    learner = PreferenceLearner.create(
+        env.observation_space, env.action_space,
+        LearnerConfig(labels=40, total_steps=10_000, pretrain_frac=0.5,
+                      net_kwargs={"hidden": [16]}),
+        tmp_path / "labels.sqlite", oracle="perfect", clip_len=10, seed=0)
+    rng = np.random.default_rng(3)
+    learner.pretrain(ridge_clips(100, rng))
+    newest = ridge_clips(30, rng, right, source_run="agent")
+    guard = with_agent_clips(learner, newest)
+    assert learner.store.n_queries() == 20
+    guard.kinds["ood"].active = True
+    asked = guard.respond(1000, tripped=[{"kind": "ood"}])
+    assert asked == guard.config.ask_min and learner.store.n_queries() == 25
+    hashes = {c.hash for c in newest}
+    for q in learner.store.queries()[20:]:
+        assert q.pair_key.split(":")[0] in hashes or q.pair_key.split(":")[1] in hashes
+    assert learner.schedule.due(1000, 25) == 0  # borrowed: the schedule waits to catch up
+    for step in range(1000, 10_001, 500):  # responses all along cannot overspend
+        learner.ask(step)
+        guard.respond(step, tripped=[{"kind": "ood"}])
+    assert learner.store.n_queries() == 40 == learner.schedule.total
+    keys = [q.pair_key for q in learner.store.queries()]
+    assert len(keys) == len(set(keys))
+    assert guard.labels_to_bring_forward(10_000) == 0
+
+
+def test_newest_pairs_always_hold_a_newest_clip():
+    rng = np.random.default_rng(0)
+    old, new = ridge_clips(20, rng), ridge_clips(5, rng, right, source_run="agent")
+    src = NewestPairs(new, old + new)
+    pairs = src.sample_pairs(30, np.random.default_rng(1))
+    newest = {c.hash for c in new}
+    assert len({p.key for p in pairs}) == len(pairs) == 30
+    assert all(p.left.hash in newest or p.right.hash in newest for p in pairs)
+    assert not src.sample_pairs(10, np.random.default_rng(1), exclude_keys={p.key for p in pairs}
+                                ) == pairs[:10]
+
+
+def test_reward_pessimism_pays_mean_minus_k_std():
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    venv = DummyVecEnv([lambda: gym.make(ENV_ID, max_episode_steps=50)] * 2)
+    ens = RewardEnsemble.from_spaces(venv.observation_space, venv.action_space, device="cpu")
+    env = LearnedRewardVecEnv(venv, ens, None, env_id=ENV_ID, pessimism=2.0)
+    obs = env.reset()
+    acts = np.ones((2, 1), np.float32)
+    mean, std = ens.predict(obs, acts)
+    env.step_async(acts)
+    _, rew, _, infos = env.step_wait()
+    assert (std > 0).all()
+    np.testing.assert_allclose(rew, mean - 2.0 * std, atol=1e-5)
+    assert infos[0]["learned_reward"] == pytest.approx(float(rew[0]))
+    with pytest.raises(ValueError, match="pessimism"):
+        LearnedRewardVecEnv(venv, ens, None, env_id=ENV_ID, pessimism=-1)
+
+
+def test_config_checks_the_guard_options():
+    with pytest.raises(ConfigError, match="--reward-pessimism"):
+        TrainConfig(env="Pendulum", reward_pessimism=-0.5).resolve()
+    with pytest.raises(ConfigError, match="--on-hack"):
+        TrainConfig(env="Pendulum", on_hack="panic").resolve()  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="on_hack"):
+        GuardConfig(on_hack="panic")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- real runs
+def ridge_run(tmp_path, on_hack, **kw):
+    from prefrl.training import train
+
+    run = tmp_path / on_hack
+    res = train(TrainConfig(env=str(write_preset(tmp_path)), on_hack=on_hack, seed=0,
+                            progress=False, tensorboard=False, torch_threads=1, run_dir=run,
+                            pretrain_clips=100, pretrain_epochs=50, update_epochs=5, **kw))
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    return res, rows, run
+
+
+def test_guard_columns_fill_in_both_reward_training_modes(tmp_path):
+    for mode in ("inline", "background"):
+        res, rows, run = ridge_run(tmp_path / mode, "ask", steps=4096, labels=30,
+                                   reward_training=mode)
+        assert list(rows[0]) == METRIC_COLUMNS
+        assert any(r["hack_ood"] for r in rows) and any(r["hack_corr"] for r in rows)
+        assert res.labels == 30
+        doc = json.loads((run / "result.json").read_text())
+        state = json.loads((run / "checkpoint" / "state.json").read_text())
+        assert doc["alarms"] == state["guard"]["alarms"] == res.alarms
+
+
+@pytest.mark.slow
+def test_alarm_trips_on_the_exploit_and_asking_recovers_true_return(tmp_path):
+    ask, ask_rows, _ = ridge_run(tmp_path, "ask", labels=60, pretrain_frac=0.5)
+    none, none_rows, _ = ridge_run(tmp_path, "none", labels=60, pretrain_frac=0.5)
+    for res in (ask, none):
+        assert {a["kind"] for a in res.alarms} >= {"ood", "corr"}
+        assert res.labels == 60  # the budget, exactly, either way
+    assert ask.true_return > none.true_return + 100
