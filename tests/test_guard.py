@@ -1,6 +1,7 @@
 """The reward-hacking guard: its statistics, alarms, response and budget, and a real run."""
 
 import csv
+import dataclasses
 import json
 
 import gymnasium as gym
@@ -125,7 +126,13 @@ def test_readings_see_the_exploit_with_a_synthetic_teacher(tmp_path):
     rng = np.random.default_rng(2)
     learner.pretrain(ridge_clips(200, rng))
     # the agent runs further right over time: learned return rises, true return falls
-    guard = with_agent_clips(learner, ridge_clips(200, rng, right, source_run="agent"))
+    drifting = []
+    for k, push in enumerate(np.linspace(-0.5, 0.9, 10)):
+        def policy(_obs, push=push):
+            return np.clip(push + 0.1 * POLICY_RNG.normal(size=1), -1, 1).astype(np.float32)
+        drifting += [dataclasses.replace(c, step=1000 * k + c.step)
+                     for c in ridge_clips(20, rng, policy, source_run="agent")]
+    guard = with_agent_clips(learner, drifting)
     r = guard.readings()
     assert r["hack_corr"] is not None and r["hack_corr"] < 0
     assert r["hack_trend_learned"] > 0 > r["hack_trend_true"] and r["hack_trend"] > 0.3
@@ -137,7 +144,7 @@ def test_hysteresis_does_not_flap():
     events = [h.update(v) for v in [4, 4, 1, 4, 4, 1, 4, 4, float("nan"), 4]]
     assert events.count("trip") == 1 and events[-1] == "trip"  # 3 in a row (NaN skipped)
     assert [h.update(v) for v in [2.5, 2.5, 2.5, 1, 1, 4, 1]] == [None] * 7  # not yet back
-    assert h.update(1) == "clear" and not h.active
+    assert h.update(1) is None and h.update(1) == "clear" and not h.active
     low = Hysteresis(0.0, 0.3, above=False, min_rows=1)
     assert low.update(-0.1) == "trip" and low.update(0.2) is None and low.update(0.5) == "clear"
     with pytest.raises(ValueError, match="clear threshold"):
@@ -226,6 +233,7 @@ def ridge_run(tmp_path, on_hack, **kw):
     from prefrl.training import train
 
     run = tmp_path / on_hack
+    tmp_path.mkdir(parents=True, exist_ok=True)
     res = train(TrainConfig(env=str(write_preset(tmp_path)), on_hack=on_hack, seed=0,
                             progress=False, tensorboard=False, torch_threads=1, run_dir=run,
                             pretrain_clips=100, pretrain_epochs=50, update_epochs=5, **kw))
@@ -248,9 +256,15 @@ def test_guard_columns_fill_in_both_reward_training_modes(tmp_path):
 
 @pytest.mark.slow
 def test_alarm_trips_on_the_exploit_and_asking_recovers_true_return(tmp_path):
-    ask, ask_rows, _ = ridge_run(tmp_path, "ask", labels=60, pretrain_frac=0.5)
-    none, none_rows, _ = ridge_run(tmp_path, "none", labels=60, pretrain_frac=0.5)
+    """Ridge, 20k steps: the agent runs past the ridge within ~4k steps either way; asking
+    about its clips teaches the model the ridge and the agent comes back (measured: final true
+    return 38.8 with ask, -281.9 with none; ~40 s per run on an idle core)."""
+    kw = {"labels": 200, "pretrain_frac": 0.5, "oracle": "perfect"}
+    ask, ask_rows, _ = ridge_run(tmp_path, "ask", **kw)
+    none, none_rows, _ = ridge_run(tmp_path, "none", **kw)
     for res in (ask, none):
         assert {a["kind"] for a in res.alarms} >= {"ood", "corr"}
-        assert res.labels == 60  # the budget, exactly, either way
+        assert res.labels == 200  # the budget, exactly, either way
+    assert ask.true_return > 0 > none.true_return
     assert ask.true_return > none.true_return + 100
+    assert not ask_rows[-1]["hack_alarm"] and none_rows[-1]["hack_alarm"]
