@@ -370,3 +370,37 @@ def _random_policy(c: Clip) -> bool:
 
 def _num(v: float) -> float | None:
     return None if math.isnan(v) else float(v)
+
+
+def reading_summary(rows: list[dict[str, str]]) -> dict[str, Any]:
+    """Extremes of a run's guard readings (``MetricsLog.read()`` rows), and its alarm rows."""
+    def col(k: str) -> list[float]:
+        return [float(r[k]) for r in rows if r.get(k)]
+
+    ood, corr, trend = col("hack_ood"), col("hack_corr"), col("hack_trend")
+    return {"rows": len(rows), "hack_ood_max": max(ood, default=None),
+            "hack_corr_min": min(corr, default=None), "hack_trend_max": max(trend, default=None),
+            "alarm_rows": sum(1 for r in rows if r.get("hack_alarm")),
+            "first_alarm_step": next((int(float(r["step"])) for r in rows
+                                      if r.get("hack_alarm")), None)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m prefrl.guard RUN_DIR...``: print each run's :func:`reading_summary`."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from prefrl.rundir import MetricsLog
+
+    for d in (sys.argv[1:] if argv is None else argv):
+        path = Path(d) / "metrics.csv"
+        if not path.is_file():
+            print(f"{d}: no metrics.csv", file=sys.stderr)
+            return 2
+        print(d, json.dumps(reading_summary(MetricsLog(path).read())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

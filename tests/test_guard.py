@@ -268,3 +268,28 @@ def test_alarm_trips_on_the_exploit_and_asking_recovers_true_return(tmp_path):
     assert ask.true_return > 0 > none.true_return
     assert ask.true_return > none.true_return + 100
     assert not ask_rows[-1]["hack_alarm"] and none_rows[-1]["hack_alarm"]
+
+
+def test_reading_summary_of_a_metrics_log():
+    from prefrl.guard import main, reading_summary
+
+    rows = [{"step": "10", "hack_ood": "1.5", "hack_corr": "0.9", "hack_trend": "",
+             "hack_alarm": ""},
+            {"step": "20", "hack_ood": "4", "hack_corr": "-0.2", "hack_trend": "0.4",
+             "hack_alarm": "ood+corr"}]
+    s = reading_summary(rows)
+    assert s["hack_ood_max"] == 4 and s["hack_corr_min"] == -0.2 and s["hack_trend_max"] == 0.4
+    assert s["alarm_rows"] == 1 and s["first_alarm_step"] == 20
+    assert main(["/nonexistent-run"]) == 2
+
+
+@pytest.mark.slow
+def test_alarm_stays_quiet_on_a_normal_halfcheetah_run(tmp_path):
+    """A short healthy run (50k steps, 150 labels): no alarm. The lead's benchmark runs check
+    full-length runs with ``python -m prefrl.guard RUN_DIR``."""
+    from prefrl.training import train
+
+    res = train(TrainConfig(env="HalfCheetah", steps=50_000, labels=150, seed=0,
+                            progress=False, tensorboard=False, torch_threads=1,
+                            run_dir=tmp_path / "cheetah"))
+    assert res.alarms == []

@@ -27,6 +27,7 @@ from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
 
 _log = logging.getLogger(__name__)
 
+
 class PreferenceCallback(BaseCallback):
     """Ask, retrain, log and checkpoint on a step schedule (see module docstring)."""
 
