@@ -26,10 +26,10 @@ Alarms (defaults in :class:`GuardConfig`; hysteresis: a kind trips after ``min_r
 consecutive rows past its trip threshold and clears after ``min_rows`` rows back past its
 clear threshold, so one noisy row neither raises nor drops it):
 
-* ``ood``: ``hack_ood >= 3`` (clears < 2). Members trained on bootstrap resamples of the same
-  labels agree on labelled clips and, measured on healthy runs, stay within about 2x of that
-  on the agent's clips (the schedule keeps labelling where the agent goes); 3x means the
-  agent's clips are as unknown to the model as nothing it was trained on.
+* ``ood``: ``hack_ood >= 4`` (clears < 2.5). On healthy runs the ratio stays below 3 (measured,
+  seed 0: Pendulum 60k steps max 2.3; HalfCheetah 50k steps max 2.9, briefly, when the agent
+  found a faster gait before labels caught up), because the schedule keeps labelling where the
+  agent goes. On the exploit of ``tests/ridge.py`` it reads 4-11 for thousands of steps.
 * ``corr``: ``hack_corr < 0`` (clears > 0.3): the model ranks the agent's own clips opposite
   to the truth, so improving the learned reward makes the true one worse.
 * ``divergence``: ``hack_trend > 0.3`` (clears < 0.1). With 200 clips a time correlation of
@@ -167,8 +167,8 @@ class GuardConfig:
     """Labelled clips the ood ratio is measured against (a fixed hash-ordered sample)."""
     min_clips: int = 20
     """Fewer recent (or labelled) clips than this: no readings."""
-    ood_trip: float = 3.0
-    ood_clear: float = 2.0
+    ood_trip: float = 4.0
+    ood_clear: float = 2.5
     corr_trip: float = 0.0
     corr_clear: float = 0.3
     trend_trip: float = 0.3

@@ -85,7 +85,7 @@ def test_ood_ratio_rises_when_clips_leave_the_labelled_region(taught):
     away = inside.readings()["hack_ood"]
     assert at_home is not None and away is not None
     assert at_home < 2.0  # the statistic is ~1 where the labels were
-    assert away > 3.0 and away > 2 * at_home
+    assert away > GuardConfig().ood_trip and away > 2 * at_home
 
 
 def test_ood_ratio_ignores_member_offsets_and_scales():
@@ -158,6 +158,23 @@ def test_guard_state_round_trips(taught):
     g2 = HackGuard(taught)
     g2.load_state_dict(json.loads(json.dumps(g.state_dict())))
     assert g2.alarms == g.alarms and g2.active() == ["ood"] and g2.kinds["corr"].count == 2
+
+
+def test_a_resumed_callback_gets_the_guard_state_of_its_checkpoint(taught, tmp_path):
+    from prefrl.rundir import MetricsLog
+    from prefrl.sb3.callback import PreferenceCallback
+
+    saved = []
+    g = HackGuard(taught)
+    g.kinds["corr"].active = True
+    g.alarms.append({"step": 7, "kind": "corr", "value": -0.5, "threshold": 0.0})
+    kw = {"learner": taught, "reward_env": None, "metrics": MetricsLog(tmp_path / "m.csv"),
+          "total_steps": 100, "update_every": 10, "log_every": 10, "checkpoint_every": 10,
+          "save_checkpoint": lambda st: saved.append(json.loads(json.dumps(st)))}
+    cb = PreferenceCallback(state={}, guard=g, **kw)
+    cb.checkpoint()
+    resumed = PreferenceCallback(state=saved[-1], guard=HackGuard(taught), **kw)
+    assert resumed.guard.alarms == g.alarms and resumed.guard.active() == ["corr"]
 
 
 # ---------------------------------------------------------------------- response
@@ -263,8 +280,9 @@ def test_alarm_trips_on_the_exploit_and_asking_recovers_true_return(tmp_path):
     ask, ask_rows, _ = ridge_run(tmp_path, "ask", **kw)
     none, none_rows, _ = ridge_run(tmp_path, "none", **kw)
     for res in (ask, none):
-        assert {a["kind"] for a in res.alarms} >= {"ood", "corr"}
+        assert {"corr", "divergence"} <= {a["kind"] for a in res.alarms}
         assert res.labels == 200  # the budget, exactly, either way
+    assert "ood" in {a["kind"] for a in none.alarms}
     assert ask.true_return > 0 > none.true_return
     assert ask.true_return > none.true_return + 100
     assert not ask_rows[-1]["hack_alarm"] and none_rows[-1]["hack_alarm"]
