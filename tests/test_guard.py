@@ -261,11 +261,11 @@ def ridge_run(tmp_path, on_hack, **kw):
 
 def test_guard_columns_fill_in_both_reward_training_modes(tmp_path):
     for mode in ("inline", "background"):
-        res, rows, run = ridge_run(tmp_path / mode, "ask", steps=4096, labels=30,
+        res, rows, run = ridge_run(tmp_path / mode, "ask", steps=3072, labels=24,
                                    reward_training=mode)
         assert list(rows[0]) == METRIC_COLUMNS
         assert any(r["hack_ood"] for r in rows) and any(r["hack_corr"] for r in rows)
-        assert res.labels == 30
+        assert res.labels == 24
         doc = json.loads((run / "result.json").read_text())
         state = json.loads((run / "checkpoint" / "state.json").read_text())
         assert doc["alarms"] == state["guard"]["alarms"] == res.alarms
