@@ -81,6 +81,8 @@ def _train(args: list[str], command: str) -> int:
 
 def _print_result(res: dict) -> None:
     def fmt(v: object) -> str:
+        if isinstance(v, list):  # alarms: how many, of which kinds
+            return f"{len(v)} " + " ".join(str(a.get("kind")) for a in v if isinstance(a, dict))
         return f"{v:.3f}" if isinstance(v, float) else str(v)
 
     width = max(len(k) for k in res)

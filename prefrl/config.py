@@ -78,6 +78,11 @@ class TrainConfig:
     """inline: train the reward model between rollouts (bit-reproducible); background: in a
     thread on a copy while RL goes on, off the critical path. Default: the preset's (background
     for Atari, inline otherwise)."""
+    on_hack: Literal["ask", "none"] = "ask"
+    """When the reward-hacking guard's alarm trips (prefrl.guard): ask, bring labels forward
+    from the schedule and ask them about the agent's newest clips; none, only warn."""
+    reward_pessimism: float = 0.0
+    """K: the agent gets mean - K * std of the ensemble members' rewards (0: off)."""
     pool_mb: int = 1024
     """Memory cap of the pool of candidate clips, in MiB (oldest clips are evicted)."""
     checkpoint_every: int | None = None
@@ -128,6 +133,10 @@ class TrainConfig:
             raise ConfigError(f"--labels {labels} is too few to learn a reward (need >= 2)")
         if not 0.0 <= pref["pretrain_frac"] <= 1.0:
             raise ConfigError(f"--pretrain-frac must be in [0, 1], got {pref['pretrain_frac']}")
+        if self.on_hack not in ("ask", "none"):
+            raise ConfigError(f"--on-hack must be ask or none, got {self.on_hack!r}")
+        if not self.reward_pessimism >= 0:
+            raise ConfigError(f"--reward-pessimism must be >= 0, got {self.reward_pessimism}")
         if self.pool_mb < 1:
             raise ConfigError(f"--pool-mb must be >= 1, got {self.pool_mb}")
         if min(pref["ensemble_size"], pref["oversample"], n_envs) < 1:

@@ -36,7 +36,7 @@ import gymnasium as gym
 import numpy as np
 
 from prefrl.oracles import SyntheticOracle
-from prefrl.query import LabelSchedule, QuerySelector, clip_returns, make_selector
+from prefrl.query import LabelSchedule, PairSource, QuerySelector, clip_returns, make_selector
 from prefrl.reward import RewardEnsemble, RewardTrainer, TrainerConfig, return_correlation
 from prefrl.reward.dataset import LabelledPairs
 from prefrl.reward.trainer import TrainingCancelled, TrainStats
@@ -135,13 +135,17 @@ class PreferenceLearner:
                    np.random.default_rng(seeds[3]))
 
     # ------------------------------------------------------------------ asking
-    def ask(self, env_step: int, n: int | None = None) -> int:
-        """Ask the labels the schedule says are due by ``env_step`` (or ``n``); return count."""
+    def ask(self, env_step: int, n: int | None = None, source: PairSource | None = None) -> int:
+        """Ask the labels the schedule says are due by ``env_step`` (or ``n``); return count.
+
+        Pairs come from the pool, or from ``source`` (the guard's newest clips).
+        """
         due = self.schedule.due(env_step, self.store.n_queries()) if n is None else n
         if due <= 0 or len(self.buffer) < 2:
             return 0
         chosen = self.selector.choose(
-            self.buffer, due, self.ensemble, self.rng, exclude_keys=self.store.asked_keys()
+            self.buffer if source is None else source, due, self.ensemble, self.rng,
+            exclude_keys=self.store.asked_keys(),
         )
         if chosen:
             hashes = [c.hash for p, _ in chosen for c in (p.left, p.right)]

@@ -41,8 +41,10 @@ METRIC_COLUMNS = [
     "queries", "falls", "unhealthy_frac",
     "reward_val_acc", "reward_train_acc", "reward_val_loss", "reward_l2", "corr_pearson",
     "corr_spearman", "fps", "reward_infer_s", "reward_train_s", "rss_mb", "reward_data_mb",
-    "pool_mb",
+    "pool_mb", "hack_ood", "hack_corr", "hack_trend", "hack_trend_learned", "hack_trend_true",
+    "hack_alarm",
 ]
+"""Metrics-row columns; the ``hack_*`` ones are :data:`prefrl.guard.GUARD_COLUMNS`."""
 
 
 class RunDirError(RuntimeError):

@@ -16,7 +16,7 @@ import json
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from prefrl.config import ResolvedConfig, TrainConfig, load_run_config
 from prefrl.envs import EnvPreset, make_env
+from prefrl.guard import GuardConfig, HackGuard
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.memory import tame_allocator
 from prefrl.rollouts import collect_clips
@@ -57,6 +58,8 @@ class RunResult:
     wall_s: float
     reward_train_s: float
     reward_infer_s: float
+    alarms: list[dict[str, Any]] = field(default_factory=list)
+    """Reward-hacking alarms that tripped: ``{step, kind, value, threshold}`` (prefrl.guard)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict."""
@@ -143,7 +146,7 @@ class _Run:
         self.reward_env = LearnedRewardVecEnv(
             venv, None if self.learner is None else self.learner.ensemble, buffer,
             env_id=rc.env_id, mode=cfg.reward, source_run=rc.run_dir.name,
-            obs_transform=reward_observation_fn(rc.preset),
+            obs_transform=reward_observation_fn(rc.preset), pessimism=cfg.reward_pessimism,
         )
         env: VecEnv = self.reward_env
         kwargs = rc.preset.algo_kwargs_for(rc.algo)
@@ -229,6 +232,8 @@ class _Run:
             total_steps=rc.steps, update_every=rc.update_every, log_every=rc.log_every,
             checkpoint_every=rc.checkpoint_every, save_checkpoint=self.save_checkpoint,
             state=self.state, progress=self.cfg.progress,
+            guard=None if self.learner is None
+            else HackGuard(self.learner, GuardConfig(on_hack=self.cfg.on_hack)),
         )
         if self.learner is not None and self.learner.n_updates:
             self.callback.last_reward_metrics = dict(getattr(self, "pretrain_metrics", {}))
@@ -254,6 +259,7 @@ class _Run:
             corr_pearson=m.get("reward/corr_pearson"), wall_s=cb.wall_s(),
             reward_train_s=float(self.state.get("reward_train_s", 0.0)),
             reward_infer_s=self.reward_env.reward_seconds,
+            alarms=[] if cb.guard is None else list(cb.guard.alarms),
         )
         self.rd.write_json(self.rd.result_path,
                            {**res.as_dict(), "provenance": provenance(self.command)})

@@ -11,6 +11,7 @@ scored by one fixed reward model.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,10 +19,13 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from prefrl.guard import HackGuard
 from prefrl.learner import PreferenceLearner
 from prefrl.memory import release_free_memory, rss_mb
 from prefrl.rundir import MetricsLog
 from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
+
+_log = logging.getLogger(__name__)
 
 
 class PreferenceCallback(BaseCallback):
@@ -40,6 +44,7 @@ class PreferenceCallback(BaseCallback):
         save_checkpoint: Callable[[dict[str, Any]], None],
         state: dict[str, Any],
         progress: bool = False,
+        guard: HackGuard | None = None,
     ) -> None:
         super().__init__()
         self.learner, self.reward_env, self.metrics = learner, reward_env, metrics
@@ -54,6 +59,11 @@ class PreferenceCallback(BaseCallback):
         self.state.setdefault("wall_s", 0.0)
         self.state.setdefault("reward_train_s", 0.0)
         self.progress = progress
+        self.guard = guard  # reward-hacking readings, alarms and response (prefrl.guard)
+        if guard is not None:
+            guard.load_state_dict(self.state.get("guard"))
+        self._update_now = False  # the guard asked labels: retrain at the next rollout end
+        self._guard_row: dict[str, Any] = {}
         self._true: list[float] = []
         self._learned: list[float] = []
         self._game: list[float] = []
@@ -84,6 +94,10 @@ class PreferenceCallback(BaseCallback):
             post["true"] = f"{np.mean(self.all_true_returns[-10:]):.1f}"
         if self.reward_env.learned_returns and self.learner is not None:
             post["learned"] = f"{np.mean(list(self.reward_env.learned_returns)[-10:]):.1f}"
+        if self._guard_row.get("hack_ood") is not None:
+            post["ood"] = f"{self._guard_row['hack_ood']:.2f}"
+        if self._guard_row.get("hack_alarm"):
+            post["HACK?"] = self._guard_row["hack_alarm"]
         self._pbar.set_postfix(post, refresh=False)
         self._pbar.refresh()
 
@@ -121,12 +135,13 @@ class PreferenceCallback(BaseCallback):
         if self.learner is not None:
             self._take_update(wait=False)  # a background update that finished goes live now
             self.learner.ask(t)
-            due = t - s["last_update"] >= self.update_every or final
+            due = t - s["last_update"] >= self.update_every or final or self._update_now
             if due and not self.learner.updating and self._labels() != self.learner.trained_on:
                 t0 = time.perf_counter()
                 self.learner.start_update()  # inline: trains here; background: starts a thread
                 s["reward_train_s"] += time.perf_counter() - t0
                 s["last_update"] = t
+                self._update_now = False
                 self._take_update(wait=final)
         if t - s["last_log"] >= self.log_every or final:
             self.log_row()
@@ -183,6 +198,7 @@ class PreferenceCallback(BaseCallback):
             "reward_data_mb": m.get("reward/data_mb"),
             "pool_mb": None if self.learner is None else self.learner.buffer.nbytes / 2**20,
         }
+        row.update(self._watch(t))
         self.metrics.append(row)
         if row["true_return"] is not None:
             self.logger.record("rollout/true_ep_return", row["true_return"])
@@ -198,8 +214,37 @@ class PreferenceCallback(BaseCallback):
         self.state["last_log"] = t
         return row
 
+    def _watch(self, t: int) -> dict[str, Any]:
+        """The guard's readings for a metrics row; warn and respond when an alarm trips."""
+        if self.guard is None:
+            return {}
+        row, tripped = self.guard.observe(t)
+        self._guard_row = row
+        for k, v in row.items():
+            if v is not None and k != "hack_alarm":
+                self.logger.record(f"hack/{k.removeprefix('hack_')}", v)
+        asked = self.guard.respond(t, tripped)
+        if asked:
+            self._update_now = True
+        if tripped:
+            what = ", ".join(f"{a['kind']} {a['value']:.3g} (threshold {a['threshold']:g})"
+                             for a in tripped)
+            done = (f"asked {asked} labels about the agent's newest clips" if asked
+                    else "no labels left to ask" if self.guard.config.on_hack == "ask"
+                    else "on_hack=none")
+            self._warn(f"prefrl: WARNING reward hacking? step {t}: {what}; {done}")
+        return row
+
+    def _warn(self, msg: str) -> None:
+        if self._pbar is not None:
+            self._pbar.write(msg)
+        else:
+            _log.warning(msg)
+
     def checkpoint(self) -> None:
         """Save everything needed to resume from this step."""
+        if self.guard is not None:
+            self.state["guard"] = self.guard.state_dict()
         self.state["last_checkpoint"] = self.num_timesteps
         self.state["wall_s"] = self.wall_s()
         self.save_checkpoint(self.state)

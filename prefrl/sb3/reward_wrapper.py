@@ -71,6 +71,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         source_run: run id written into clips.
         obs_transform: applied to observations before the reward model sees or records them
             (e.g. Atari score masking); the agent still gets the untouched observation.
+        pessimism: K >= 0; the agent gets ``mean - K * std`` of the members' rewards (and that
+            is the learned reward reported), so it is paid less where the ensemble disagrees.
     """
 
     def __init__(
@@ -85,8 +87,12 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         record_every: int = 1,
         source_run: str = "",
         obs_transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        pessimism: float = 0.0,
     ) -> None:
         super().__init__(venv)
+        if not pessimism >= 0:
+            raise ValueError(f"reward pessimism must be >= 0, got {pessimism}")
+        self.pessimism = float(pessimism)
         if mode not in ("learned", "true"):
             raise ValueError(f"reward mode must be 'learned' or 'true', got {mode!r}")
         if mode == "learned" and ensemble is None:
@@ -136,7 +142,9 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             prev = self.obs_transform(prev)
         if self.mode == "learned":
             t0 = time.perf_counter()
-            learned, _ = self.ensemble.predict(prev, acts)  # type: ignore[union-attr]
+            learned, spread = self.ensemble.predict(prev, acts)  # type: ignore[union-attr]
+            if self.pessimism:
+                learned = learned - self.pessimism * spread
             self.reward_seconds += time.perf_counter() - t0
         else:
             learned = true_r
