@@ -98,6 +98,9 @@ def export_store(store: LabelStore, dir: str | Path) -> dict[str, int]:
     lines: list[dict[str, Any]] = [{
         "format": "prefrl-labels", "version": FORMAT_VERSION, "schema_version": SCHEMA_VERSION,
         "exported_at": time.time(), "n_queries": len(queries), "n_labels": len(labels)}]
+    question = store.get_meta("question")  # what the GUI asked (prefrl train/gui --question)
+    if question is not None:
+        lines[0]["question"] = question
     lines += [{"type": "query", **asdict(QueryRecord(*r))} for r in queries]
     for r in labels:
         lab = _label(r)

@@ -34,3 +34,93 @@ def test_two_processes_adding_annotators_lose_none(tmp_path: Path) -> None:
     names = AnnotatorRegistry(path).names()
     assert sorted(names) == sorted(f"{w}{i}" for w in "ab" for i in range(60))
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def _link(out: str) -> str:
+    return next(w for w in out.split() if "/?token=" in w).split("/?token=")[0]
+
+
+def test_add_annotator_links_to_the_port_the_run_serves(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("fastapi")
+    from prefrl.gui.cli import gui_main
+
+    cfg = {"train": {"gui_host": "127.0.0.1", "gui_port": 9123},
+           "resolved": {"env_id": "Pendulum-v1"}}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    assert gui_main(["--run", str(tmp_path), "--add-annotator", "dana"]) == 0
+    assert _link(capsys.readouterr().out) == "http://127.0.0.1:9123"  # the run's config
+    live = {"url": "http://127.0.0.1:5555", "pid": os.getpid()}
+    (tmp_path / "gui.json").write_text(json.dumps(live))
+    assert gui_main(["--run", str(tmp_path), "--add-annotator", "eve"]) == 0
+    assert _link(capsys.readouterr().out) == "http://127.0.0.1:5555"  # where it listens now
+    assert gui_main(["--run", str(tmp_path), "--add-annotator", "fay", "--port", "9000"]) == 0
+    assert _link(capsys.readouterr().out) == "http://127.0.0.1:9000"  # told explicitly
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    (tmp_path / "gui.json").write_text(json.dumps({**live, "pid": int(dead.stdout)}))
+    assert gui_main(["--run", str(tmp_path), "--add-annotator", "gil"]) == 0
+    assert _link(capsys.readouterr().out) == "http://127.0.0.1:9123"  # that GUI is gone
+
+
+def _export(tmp_path: Path) -> Path:
+    import numpy as np
+
+    from prefrl.store import LabelStore
+    from prefrl.types import Clip
+
+    with LabelStore(tmp_path / "src.sqlite") as s:
+        s.add_clips([Clip(obs=np.full((4, 2), v, np.float32), acts=np.zeros((4, 1), np.float32),
+                          true_rews=np.full(4, v, np.float32), env_id="demo") for v in range(4)])
+        s.export(tmp_path / "export")
+    return tmp_path / "export"
+
+
+def test_failed_clips_start_leaves_nothing_behind(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("fastapi")
+    import socket
+
+    from prefrl.gui.cli import gui_main
+
+    export = _export(tmp_path)
+    before = sorted(p.name for p in export.iterdir())
+    with socket.socket() as busy:  # the port is taken: the start fails after the import
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert gui_main(["--clips", str(export), "--port", str(port)]) == 2
+    assert "cannot listen" in capsys.readouterr().err
+    assert sorted(p.name for p in export.iterdir()) == before
+    (export / "clips.npz").write_bytes(b"not a zip")  # a corrupt export
+    assert gui_main(["--clips", str(export), "--port", "0"]) == 2
+    assert "error" in capsys.readouterr().err
+    assert sorted(p.name for p in export.iterdir()) == before
+
+
+def test_question_is_kept_in_the_store_and_shown(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from prefrl.gui.app import DEFAULT_QUESTION, create_app
+    from prefrl.store import LabelStore
+
+    def page(**kw: object) -> str:
+        app = create_app(tmp_path / "labels.sqlite", env_id=None,
+                         annotators_file=tmp_path / "ann.json", **kw)  # type: ignore[arg-type]
+        token = app.state.gui.registry.add("alice")
+        with TestClient(app) as c:
+            return c.get("/", params={"token": token}).text
+
+    assert DEFAULT_QUESTION in page()
+    assert "Which one keeps the torso higher?" in page(default_question="Which one keeps the "
+                                                                        "torso higher?")
+    html = page(question="Which <b>runs</b>  backward?")
+    assert "Which &lt;b&gt;runs&lt;/b&gt; backward?" in html and DEFAULT_QUESTION not in html
+    assert "backward?" in page(default_question="ignored: the store has one")
+    with LabelStore(tmp_path / "labels.sqlite") as s:
+        assert s.get_meta("question") == "Which <b>runs</b> backward?"
+        s.export(tmp_path / "export")
+    from prefrl.gui.clipset import export_question
+
+    assert export_question(tmp_path / "export") == "Which <b>runs</b> backward?"
+    with pytest.raises(ValueError, match="--question"):
+        page(question="  ")

@@ -64,6 +64,8 @@ STATIC = Path(__file__).parent / "static"
 HASH_PATTERN = r"^[0-9a-f]{16}$"
 VIDEO_RE = re.compile(r"([0-9a-f]{16})\.(mp4|webm)")
 MAX_RESPONSE_S = 600.0
+DEFAULT_QUESTION = "Which clip does the task better?"
+MAX_QUESTION = 500
 AHEAD = 2  # pending pairs whose videos are made in advance, after the one handed out
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
@@ -157,20 +159,38 @@ def current_annotator(request: Request) -> str:
 Who = Annotated[str, Depends(current_annotator)]
 
 
+def check_question(text: str) -> str:
+    """``text`` stripped if it is a usable question (1-500 characters), else ValueError."""
+    q = " ".join(str(text).split())
+    if not 0 < len(q) <= MAX_QUESTION:
+        raise ValueError(f"--question must be 1-{MAX_QUESTION} characters, got {len(q)}")
+    return q
+
+
 def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
                overlap: float = 0.0, clips_file: Path | None = None,
                cache_dir: Path | None = None, video_size: int = DEFAULT_SIZE,
-               swap_sides: bool = True, lease_s: float = 300.0) -> FastAPI:
+               swap_sides: bool = True, lease_s: float = 300.0, question: str | None = None,
+               default_question: str | None = None) -> FastAPI:
     """Build the app over the label store at ``store_path`` (created if missing).
 
     ``env_id`` renders clips whose own env id is unknown; ``overlap`` is the probability that
     a pair answered by one annotator is shown to a second one; ``clips_file`` is an export
     folder to import and label (see :mod:`prefrl.gui.clipset`); videos are cached in
-    ``cache_dir`` (default ``<store folder>/gui_cache``).
+    ``cache_dir`` (default ``<store folder>/gui_cache``). The page asks ``question`` (which is
+    then kept in the store's meta ``question``), else the store's, else ``default_question``,
+    else :data:`DEFAULT_QUESTION`.
     """
     store = LabelStore(store_path)
-    if clips_file is not None:
-        prepare_clip_set(Path(clips_file), store)
+    try:
+        if clips_file is not None:
+            prepare_clip_set(Path(clips_file), store)
+        if question is not None:
+            store.put_meta("question", check_question(question))
+        asked = store.get_meta("question") or default_question or DEFAULT_QUESTION
+    except BaseException:
+        store.close()
+        raise
     state = GuiState(
         store=store, registry=AnnotatorRegistry(annotators_file),
         queue=PairQueue(store, overlap=overlap, lease_s=lease_s),
@@ -195,6 +215,7 @@ def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
     def index(request: Request, who: Who) -> HTMLResponse:
         token = request.query_params.get("token") or ""
         page = pages["index.html"].replace("__TOKEN__", html.escape(quote(token, safe="")))
+        page = page.replace("__QUESTION__", html.escape(asked))
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     @app.get("/static/{name}")

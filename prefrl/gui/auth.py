@@ -104,7 +104,7 @@ class AnnotatorRegistry:
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
-        """This registry's lock and an exclusive lock on the file beside it (other processes)."""
+        """Hold the registry's lock and an exclusive lock on the file beside it (processes)."""
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             lock = self.path.with_name(self.path.name + ".lock")
