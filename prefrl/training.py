@@ -17,6 +17,7 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from prefrl.config import ResolvedConfig, TrainConfig, load_run_config
 from prefrl.envs import EnvPreset, make_env
+from prefrl.human import finish_run, gui_url, set_run_state, wait_for_answers
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.memory import tame_allocator
 from prefrl.rollouts import collect_clips
@@ -115,6 +117,7 @@ class _Run:
         self.rc, self.cfg = rc, rc.train
         self.rd = RunDir(rc.run_dir)
         self.command = command
+        self.wait_for_labels: Any = None  # a human oracle: called before pre-training
 
     def build(self, resuming: bool) -> None:
         rc, cfg = self.rc, self.cfg
@@ -207,7 +210,7 @@ class _Run:
                               obs_transform=reward_observation_fn(self.rc.preset),
                               episode_steps=2000)
         env.close()
-        self.pretrain_metrics = self.learner.pretrain(clips)
+        self.pretrain_metrics = self.learner.pretrain(clips, wait=self.wait_for_labels)
 
     def run(self) -> RunResult:
         rc = self.rc
@@ -284,20 +287,42 @@ def _execute(rc: ResolvedConfig, resuming: bool, command: str | None) -> RunResu
     if not resuming:
         run.rd.create()
     run.rd.lock()
-    gui = None
+    gui, human, end = None, False, "stopped"
     try:
         if not resuming:
             run.rd.write_json(run.rd.config_path,
                               {**rc.to_json(), "provenance": provenance(command)})
         run.build(resuming)
-        if rc.train.oracle == "human" and rc.train.reward == "learned":
+        human = rc.train.oracle == "human" and run.learner is not None
+        if human:
+            _human_run(run, rc)
             gui = start_gui(rc)
-        return run.run()
+            if rc.train.wait:
+                run.wait_for_labels = _waiter(run, rc, gui)
+        result = run.run()
+        end = "finished"
+        return result
     finally:
+        if human:
+            finish_run(run.learner.store, end, gui)  # type: ignore[union-attr]
         if gui is not None:
             gui.terminate()
             gui.wait(10)
         run.close()
+
+
+def _human_run(run: _Run, rc: ResolvedConfig) -> None:
+    """Tell the labelling page what to ask and that the run trains (store meta)."""
+    store = run.learner.store  # type: ignore[union-attr]
+    if rc.train.question is not None:
+        store.put_meta("question", " ".join(rc.train.question.split()))
+    set_run_state(store, "training")
+
+
+def _waiter(run: _Run, rc: ResolvedConfig, gui: subprocess.Popen[bytes]) -> Any:
+    store = run.learner.store  # type: ignore[union-attr]
+    url = partial(gui_url, rc.run_dir, rc.train.gui_host, rc.train.gui_port)
+    return partial(wait_for_answers, store, url, gui=gui)
 
 
 def train(config: TrainConfig, command: str | None = None) -> RunResult:

@@ -124,3 +124,28 @@ def test_question_is_kept_in_the_store_and_shown(tmp_path: Path) -> None:
     assert export_question(tmp_path / "export") == "Which <b>runs</b> backward?"
     with pytest.raises(ValueError, match="--question"):
         page(question="  ")
+
+
+def test_rendering_writes_no_mujoco_log_into_the_cwd(tmp_path: Path) -> None:
+    pytest.importorskip("mujoco")
+    import ctypes.util
+
+    if ctypes.util.find_library("OSMesa") is None:
+        pytest.skip("OSMesa is not installed (apt-get install libosmesa6): no MuJoCo rendering")
+    code = ("from prefrl.envs import load_preset, make_env\n"
+            "from prefrl.rollouts import collect_clips\n"
+            "from prefrl.gui.render import clip_frames\n"
+            "import numpy as np\n"
+            "p = load_preset('HalfCheetah')\n"
+            "clip = collect_clips(make_env(p, seed=0), 1, 5, np.random.default_rng(0))[0]\n"
+            "import os; os.chdir(os.environ['RENDER_CWD'])\n"
+            "frames, _ = clip_frames(clip, size=64)\n"
+            "assert frames.std() > 0, 'not a MuJoCo picture'\n")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = _python(code, cwd=tmp_path, MUJOCO_GL="osmesa", PYOPENGL_PLATFORM="osmesa",
+                   RENDER_CWD=str(cwd))
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "cannot render" not in err  # the MuJoCo renderer ran (no chart fallback)
+    assert not (cwd / "MUJOCO_LOG.TXT").exists()

@@ -3,7 +3,8 @@
 Routes (every one needs an annotator token: ``?token=`` or ``Authorization: Bearer``):
 
 * ``GET /``: the page; ``GET /static/{app.js,style.css}``: its script and style;
-* ``GET /api/status``: labels done, queue length, labels per hour, annotator name;
+* ``GET /api/status``: labels done, queue length, labels per hour, annotator name, and the
+  run's state (``run``: training, finished, stopped; None when no run wrote one);
 * ``GET /api/next?exclude=ID``: the next pair for this annotator (``null`` if none), reserved
   for them; ``exclude`` lets the page prefetch the pair after the one it shows;
 * ``POST /api/answer``: ``{"query_id", "answer": left|right|equal|skip, "left", "right",
@@ -116,6 +117,7 @@ class GuiState:
             "queue": self.queue.n_pending(view),
             "available": len(self.queue.candidates(annotator, view)),
             "labels_per_hour": round(labels_per_hour(mine), 1),
+            "run": self.store.get_meta("run_state"),  # training | finished | stopped | None
         }
 
     def warm(self, queries: list[QueryRecord], priority: int) -> None:

@@ -110,6 +110,20 @@ def pixel_frames(obs: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _no_mujoco_log_file() -> None:
+    """Send MuJoCo's warnings to Python logging, not to ``MUJOCO_LOG.TXT`` in the cwd."""
+    import mujoco
+
+    config = getattr(mujoco, "MjLogConfig", None)
+    if config is not None:  # MuJoCo >= 3.3: keep the console message, drop the file
+        c = config.get()
+        if c.logto_file:
+            c.logto_file = False
+            c.set()
+    elif mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(lambda msg: _log.warning("MuJoCo: %s", msg))
+
+
 class _MujocoScene:
     """A MuJoCo env, an offscreen renderer and Gymnasium's default camera, for one env id."""
 
@@ -117,6 +131,7 @@ class _MujocoScene:
         import gymnasium
         import mujoco
 
+        _no_mujoco_log_file()  # compiling e.g. HalfCheetah's XML warns
         self.env = gymnasium.make(env_id)
         self.env.reset(seed=0)
         u: Any = self.env.unwrapped

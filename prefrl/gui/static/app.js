@@ -138,7 +138,7 @@
         }),
       });
       updateStatus(res.status);
-      message("");
+      message(runNote());
       await advance(t0);
     } catch (e) {
       handleError(e);
@@ -198,17 +198,30 @@
     m.classList.toggle("error", isError);
   }
 
+  const FINISHED = "The run has finished. Thank you! Your answers are saved; you can close this page.";
+  const STOPPED = "The run was stopped; your answers are saved. It can be resumed later.";
+  let runState = null; // training | finished | stopped, as the server last said
+  let offline = false;
+  const runNote = () => (runState === "finished" ? FINISHED : runState === "stopped" ? STOPPED : "");
+
   function handleError(e) {
     if (e && e.status === 401) {
       stopped = true;
       message("This link is not valid (any more). Ask for a new personal link.", true);
-    } else {
-      message(`Could not reach the server: ${e && e.message ? e.message : e}`, true);
+    } else if (e instanceof ApiError) {
+      message(`The server could not do that: ${e.message}`, true);
+    } else { // a network error: the server is gone (the run ended) or unreachable
+      offline = true;
+      const note = runNote();
+      message(note || "The labelling server cannot be reached: the run may have finished or " +
+              "been stopped. Your answers are saved. Retrying…", !note);
     }
   }
 
   function updateStatus(s) {
     if (!s) return;
+    if (offline) { offline = false; message(runNote()); }
+    if (s.run !== runState) { runState = s.run; message(runNote()); }
     $("who").textContent = s.annotator;
     $("done").textContent = String(s.labels_done);
     $("queue").textContent = String(s.queue);
@@ -291,9 +304,9 @@
     }
   });
 
-  setInterval(() => {
-    if (!stopped) api("api/status").then(updateStatus).catch(() => null);
-  }, 15000);
+  setInterval(() => { // cheap; frequent enough to see a run end before its server goes
+    if (!stopped) api("api/status").then(updateStatus).catch(handleError);
+  }, 3000);
 
   (async () => {
     try {
