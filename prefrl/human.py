@@ -65,6 +65,18 @@ def wait_for_answers(store: LabelStore, url: Callable[[], str], *, poll_s: float
     raises ``KeyboardInterrupt`` here; the questions stay in the store for a resumed run.
     """
     out = out or sys.stdout
+    try:
+        first = _wait(store, url, poll_s, gui, out)
+    except KeyboardInterrupt:
+        out.write(f"\nprefrl: stopped before RL started; the questions stay queued. "
+                  f"Continue with: prefrl train --resume {store.path.parent}\n")
+        out.flush()
+        raise
+    return first
+
+
+def _wait(store: LabelStore, url: Callable[[], str], poll_s: float, gui: Any,
+          out: IO[str]) -> int:
     tty = bool(getattr(out, "isatty", lambda: False)())
     first = n = len(store.pending_queries())
     shown = ""
@@ -77,13 +89,7 @@ def wait_for_answers(store: LabelStore, url: Callable[[], str], *, poll_s: float
             out.write(f"\r{line:<{len(shown)}}" if tty else line + "\n")
             out.flush()
             shown = line
-        try:
-            time.sleep(poll_s)
-        except KeyboardInterrupt:
-            out.write(f"\nprefrl: stopped before RL started; the questions stay queued. "
-                      f"Continue with: prefrl train --resume {store.path.parent}\n")
-            out.flush()
-            raise
+        time.sleep(poll_s)
         n = len(store.pending_queries())
     if shown:
         out.write(("\r" if tty else "") + f"prefrl: all {first} pre-training questions answered"
