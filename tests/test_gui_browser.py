@@ -99,3 +99,51 @@ def test_label_in_the_browser(server: tuple[GuiHandle, str, Path], tmp_path: Pat
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_page_shows_the_question_and_that_the_run_finished(tmp_path: Path) -> None:
+    preset = load_preset("Pendulum")
+    clips = collect_clips(make_env(preset, seed=0), 2, preset.clip_len, np.random.default_rng(0))
+    store_path = tmp_path / "labels.sqlite"
+    with LabelStore(store_path) as s:
+        s.add_query(ClipPair(clips[0], clips[1]), "disagreement", 0.0)
+        s.put_meta("run_state", "training")
+    app = create_app(store_path, env_id="Pendulum-v1", annotators_file=tmp_path / "ann.json",
+                     question="Which pendulum swings higher?")
+    token = app.state.gui.registry.add("alice")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            with GuiHandle(app, port=0) as handle:
+                page.goto(f"{handle.url}/?token={token}")
+                assert page.text_content("#question") == "Which pendulum swings higher?"
+                assert "Which clip does the task better?" not in page.content()
+                page.wait_for_function(PLAYING, timeout=30_000)
+                with LabelStore(store_path) as s:  # what the trainer does as the run ends
+                    s.put_meta("run_state", "finished")
+                page.wait_for_function("() => document.getElementById('message').textContent"
+                                       ".includes('The run has finished')", timeout=10_000)
+            page.keyboard.press("ArrowLeft")  # the server is gone now
+            page.wait_for_timeout(4000)  # status polls fail meanwhile
+            text = page.text_content("#message") or ""
+            assert "The run has finished" in text and "fetch" not in text.lower()
+        finally:
+            browser.close()
+
+
+def test_page_says_the_server_is_gone_not_failed_to_fetch(
+        server: tuple[GuiHandle, str, Path]) -> None:
+    handle, token, _ = server
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{handle.url}/?token={token}")
+            page.wait_for_function(PLAYING, timeout=30_000)
+            handle.stop()
+            page.wait_for_function("() => document.getElementById('message').textContent"
+                                   ".includes('cannot be reached')", timeout=10_000)
+            assert "fetch" not in (page.text_content("#message") or "").lower()
+        finally:
+            browser.close()

@@ -149,3 +149,56 @@ def test_rendering_writes_no_mujoco_log_into_the_cwd(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "cannot render" not in err  # the MuJoCo renderer ran (no chart fallback)
     assert not (cwd / "MUJOCO_LOG.TXT").exists()
+
+
+def _chart_clip(seed: int):  # noqa: ANN202 - a Clip
+    import numpy as np
+
+    from prefrl.types import Clip
+
+    rng = np.random.default_rng(seed)
+    return Clip(obs=rng.normal(size=(6, 3)).astype(np.float32),
+                acts=np.zeros((6, 1), np.float32), true_rews=np.zeros(6, np.float32),
+                env_id="Test-v0")
+
+
+def test_pending_pairs_are_rendered_before_anyone_asks(tmp_path: Path) -> None:
+    pytest.importorskip("imageio_ffmpeg")
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from prefrl.gui.app import create_app
+    from prefrl.store import LabelStore
+    from prefrl.types import ClipPair
+
+    with LabelStore(tmp_path / "labels.sqlite") as s:
+        for i in range(3):
+            s.add_query(ClipPair(_chart_clip(2 * i), _chart_clip(2 * i + 1)), "random", 0.0)
+        hashes = {h for q in s.queries() for h in (q.left, q.right)}
+    app = create_app(tmp_path / "labels.sqlite", env_id=None,
+                     annotators_file=tmp_path / "ann.json")
+    with TestClient(app):  # serving (lifespan), but nobody asks for anything
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            made = {p.stem for p in (tmp_path / "gui_cache").glob("*.mp4")}
+            if made >= hashes:
+                break
+            time.sleep(0.2)
+    assert made >= hashes
+
+
+def test_a_clip_asked_again_more_urgently_is_encoded_once(tmp_path: Path) -> None:
+    pytest.importorskip("imageio_ffmpeg")
+    from prefrl.gui.video import PREFETCH, URGENT, VideoCache
+
+    clips = [_chart_clip(i) for i in range(4)]
+    cache = VideoCache(tmp_path / "cache", workers=2)
+    try:
+        futs = [cache.request(c.hash, (lambda c=c: c), priority=PREFETCH) for c in clips]
+        futs += [cache.request(c.hash, (lambda c=c: c), priority=URGENT) for c in clips]
+        paths = [f.result(60) for f in futs]
+    finally:
+        cache.close()
+    assert paths[:4] == paths[4:] and all(p.is_file() for p in paths)
+    assert cache.n_encoded == 4

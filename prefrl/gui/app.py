@@ -67,7 +67,9 @@ VIDEO_RE = re.compile(r"([0-9a-f]{16})\.(mp4|webm)")
 MAX_RESPONSE_S = 600.0
 DEFAULT_QUESTION = "Which clip does the task better?"
 MAX_QUESTION = 500
-AHEAD = 2  # pending pairs whose videos are made in advance, after the one handed out
+AHEAD = 3  # pending pairs whose videos are made in advance, after the one handed out
+WARM_PAIRS = 8  # the oldest pending pairs, rendered in the background as soon as they are asked
+WARM_EVERY_S = 1.0
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -125,6 +127,14 @@ class GuiState:
         for q in queries:
             for h in (q.left, q.right):
                 self.cache.request(h, _loader(self.store, h), "mp4", priority=priority)
+
+    def warm_pending(self, stop: threading.Event) -> None:
+        """Until ``stop``: render the oldest pending pairs before anyone asks for them."""
+        while not stop.wait(WARM_EVERY_S):
+            try:
+                self.warm(self.store.pending_queries(limit=WARM_PAIRS), PREFETCH + 1)
+            except (StoreError, RuntimeError) as e:  # busy store, or cache closing
+                _log.debug("warming videos failed: %r", e)
 
     def return_clips(self, hashes: list[str]) -> dict[str, Clip]:
         """Light stand-ins (true rewards only) of stored clips, for teacher agreement."""
@@ -204,7 +214,13 @@ def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        warmer = threading.Thread(target=state.warm_pending, args=(stop,), daemon=True,
+                                  name="prefrl-gui-warm")
+        warmer.start()
         yield
+        stop.set()
+        warmer.join(5)
         state.cache.close()
         state.store.close()
 
