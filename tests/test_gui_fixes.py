@@ -132,19 +132,18 @@ def test_rendering_writes_no_mujoco_log_into_the_cwd(tmp_path: Path) -> None:
 
     if ctypes.util.find_library("OSMesa") is None:
         pytest.skip("OSMesa is not installed (apt-get install libosmesa6): no MuJoCo rendering")
-    code = ("from prefrl.envs import load_preset, make_env\n"
-            "from prefrl.rollouts import collect_clips\n"
+    code = ("import os, numpy as np\n"  # MuJoCo warns once per process: compile only here
             "from prefrl.gui.render import clip_frames\n"
-            "import numpy as np\n"
-            "p = load_preset('HalfCheetah')\n"
-            "clip = collect_clips(make_env(p, seed=0), 1, 5, np.random.default_rng(0))[0]\n"
-            "import os; os.chdir(os.environ['RENDER_CWD'])\n"
+            "from prefrl.types import Clip\n"
+            "qpos = np.zeros((5, 9)); qpos[:, 1] = 0.1 * np.arange(5)\n"
+            "clip = Clip(obs=np.zeros((5, 17), np.float32), acts=np.zeros((5, 6), np.float32),\n"
+            "            true_rews=np.zeros(5), env_id='HalfCheetah-v5',\n"
+            "            render_state={'qpos': qpos, 'qvel': np.zeros((5, 9))})\n"
             "frames, _ = clip_frames(clip, size=64)\n"
             "assert frames.std() > 0, 'not a MuJoCo picture'\n")
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    proc = _python(code, cwd=tmp_path, MUJOCO_GL="osmesa", PYOPENGL_PLATFORM="osmesa",
-                   RENDER_CWD=str(cwd))
+    proc = _python(code, cwd=cwd, MUJOCO_GL="osmesa", PYOPENGL_PLATFORM="osmesa")
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     assert "cannot render" not in err  # the MuJoCo renderer ran (no chart fallback)
