@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +26,19 @@ RUN_STATE = "run_state"
 def set_run_state(store: LabelStore, state: str) -> None:
     """Record where the run is, for the labelling page."""
     store.put_meta(RUN_STATE, state)
+
+
+def start_human_run(store: LabelStore, question: str | None) -> None:
+    """Tell the labelling page what to ask (``--question``) and that the run trains."""
+    if question is not None:
+        store.put_meta("question", " ".join(question.split()))
+    set_run_state(store, "training")
+
+
+def waiter(store: LabelStore, host: str, port: int, gui: Any) -> Callable[[], int]:
+    """:func:`wait_for_answers` for a run's store and GUI, ready to call before pre-training."""
+    return partial(wait_for_answers, store, partial(gui_url, store.path.parent, host, port),
+                   gui=gui)
 
 
 FINISH_GRACE_S = 3.5

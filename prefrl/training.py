@@ -17,7 +17,6 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from prefrl.config import ResolvedConfig, TrainConfig, load_run_config
 from prefrl.envs import EnvPreset, make_env
-from prefrl.human import finish_run, gui_url, set_run_state, wait_for_answers
+from prefrl.human import finish_run, start_human_run, waiter
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.memory import tame_allocator
 from prefrl.rollouts import collect_clips
@@ -295,10 +294,11 @@ def _execute(rc: ResolvedConfig, resuming: bool, command: str | None) -> RunResu
         run.build(resuming)
         human = rc.train.oracle == "human" and run.learner is not None
         if human:
-            _human_run(run, rc)
+            store = run.learner.store  # type: ignore[union-attr]
+            start_human_run(store, rc.train.question)
             gui = start_gui(rc)
             if rc.train.wait:
-                run.wait_for_labels = _waiter(run, rc, gui)
+                run.wait_for_labels = waiter(store, rc.train.gui_host, rc.train.gui_port, gui)
         result = run.run()
         end = "finished"
         return result
@@ -309,20 +309,6 @@ def _execute(rc: ResolvedConfig, resuming: bool, command: str | None) -> RunResu
             gui.terminate()
             gui.wait(10)
         run.close()
-
-
-def _human_run(run: _Run, rc: ResolvedConfig) -> None:
-    """Tell the labelling page what to ask and that the run trains (store meta)."""
-    store = run.learner.store  # type: ignore[union-attr]
-    if rc.train.question is not None:
-        store.put_meta("question", " ".join(rc.train.question.split()))
-    set_run_state(store, "training")
-
-
-def _waiter(run: _Run, rc: ResolvedConfig, gui: subprocess.Popen[bytes]) -> Any:
-    store = run.learner.store  # type: ignore[union-attr]
-    url = partial(gui_url, rc.run_dir, rc.train.gui_host, rc.train.gui_port)
-    return partial(wait_for_answers, store, url, gui=gui)
 
 
 def train(config: TrainConfig, command: str | None = None) -> RunResult:
