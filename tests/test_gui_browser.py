@@ -69,6 +69,8 @@ def test_label_in_the_browser(server: tuple[GuiHandle, str, Path], tmp_path: Pat
             page.wait_for_function(f"() => document.body.dataset.pairId !== '{first}'",
                                    timeout=10_000)
             page.wait_for_function(PLAYING, timeout=30_000)
+            done_is_1 = "() => document.getElementById('done').textContent === '1'"
+            page.wait_for_function(done_is_1)  # the answer is sent while the next pair shows
             with sqlite3.connect(store_path) as con:
                 rows = con.execute("SELECT answer, source, annotator, query_id, response_time_s, "
                                    "undone FROM labels").fetchall()
@@ -77,7 +79,6 @@ def test_label_in_the_browser(server: tuple[GuiHandle, str, Path], tmp_path: Pat
             assert (answer, source, annotator, str(qid), undone) == ("right", "human", "alice",
                                                                       first, 0)
             assert 0.3 < rt < 60
-            page.wait_for_function("() => document.getElementById('done').textContent === '1'")
             timing = page.evaluate("window.prefrlTimings")[0]
             assert timing["shown_ms"] < 1000  # the next pair was prefetched
 
@@ -90,6 +91,7 @@ def test_label_in_the_browser(server: tuple[GuiHandle, str, Path], tmp_path: Pat
             page.keyboard.press("ArrowUp")
             page.wait_for_function(f"() => document.body.dataset.pairId !== '{first}'",
                                    timeout=10_000)
+            page.wait_for_function(done_is_1)
             with sqlite3.connect(store_path) as con:
                 assert con.execute("SELECT answer FROM labels WHERE undone = 0").fetchall() == [
                     ("equal",)]
