@@ -97,6 +97,12 @@ class TrainConfig:
     """With --oracle human: where the labelling GUI listens (started with the run)."""
     gui_port: int = 8765
     """With --oracle human: the labelling GUI's port."""
+    question: str | None = None
+    """With --oracle human: what the labelling page asks people, e.g. 'Which robot runs
+    backward better?' (default: 'Which clip does the task better?')."""
+    wait: bool = True
+    """With --oracle human: wait for people to answer the pre-training questions before RL
+    starts (--no-wait: start RL at once, on an untrained reward model)."""
     progress: bool = True
     """Show a live progress bar."""
     tensorboard: bool = True
@@ -137,6 +143,8 @@ class TrainConfig:
             raise ConfigError(f"--on-hack must be ask or none, got {self.on_hack!r}")
         if not self.reward_pessimism >= 0:
             raise ConfigError(f"--reward-pessimism must be >= 0, got {self.reward_pessimism}")
+        if self.question is not None and not 0 < len(self.question.strip()) <= 500:
+            raise ConfigError("--question must be 1-500 characters")
         if self.pool_mb < 1:
             raise ConfigError(f"--pool-mb must be >= 1, got {self.pool_mb}")
         if min(pref["ensemble_size"], pref["oversample"], n_envs) < 1:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -263,12 +264,18 @@ class PreferenceLearner:
         agr = return_correlation(learned, np.array([c.true_return for c in clips]))
         return {"reward/corr_pearson": agr.pearson, "reward/corr_spearman": agr.spearman}
 
-    def pretrain(self, clips: list[Clip]) -> dict[str, float]:
-        """Add random-policy clips, ask the pre-training share of labels and train on them."""
+    def pretrain(self, clips: list[Clip], wait: Callable[[], object] | None = None
+                 ) -> dict[str, float]:
+        """Add random-policy clips, ask the pre-training share of labels and train on them.
+
+        ``wait`` is called between asking and training (a human oracle: until people answer).
+        """
         for c in clips:
             self.buffer.add_clip(c)
         t0 = time.perf_counter()
         asked = self.ask(env_step=0)
+        if wait is not None:
+            wait()
         metrics = self.update(self.config.pretrain_epochs)
         metrics["pretrain/asked"] = float(asked)
         metrics["pretrain/seconds"] = time.perf_counter() - t0

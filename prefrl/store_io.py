@@ -102,6 +102,9 @@ def export_store(store: LabelStore, dir: str | Path) -> dict[str, int]:
             "format": "prefrl-labels", "version": FORMAT_VERSION,
             "schema_version": SCHEMA_VERSION, "exported_at": time.time(),
             "export_id": export_id, "n_queries": len(queries), "n_labels": len(labels)}]
+        question = store.get_meta("question")  # what the GUI asked (train/gui --question)
+        if question is not None:
+            lines[0]["question"] = question
         lines += [{"type": "query", **asdict(QueryRecord(*r))} for r in queries]
         for r in labels:
             lab = _label(r)

@@ -215,6 +215,8 @@ def _header(f: _Fields, fail: Any) -> dict[str, Any]:
     f.integer("n_labels")
     if "export_id" in f.obj:
         f.string("export_id")
+    if "question" in f.obj and len(f.string("question")) > 500:  # prefrl train/gui --question
+        raise fail("question", "must be at most 500 characters")
     return f.obj
 
 

@@ -30,6 +30,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 from prefrl.config import ResolvedConfig, TrainConfig, load_run_config
 from prefrl.envs import EnvPreset, make_env
 from prefrl.guard import GuardConfig, HackGuard
+from prefrl.human import finish_run, start_human_run, waiter
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.memory import tame_allocator
 from prefrl.rollouts import collect_clips
@@ -118,6 +119,7 @@ class _Run:
         self.rc, self.cfg = rc, rc.train
         self.rd = RunDir(rc.run_dir)
         self.command = command
+        self.wait_for_labels: Any = None  # a human oracle: called before pre-training
 
     def build(self, resuming: bool) -> None:
         rc, cfg = self.rc, self.cfg
@@ -210,7 +212,7 @@ class _Run:
                               obs_transform=reward_observation_fn(self.rc.preset),
                               episode_steps=2000)
         env.close()
-        self.pretrain_metrics = self.learner.pretrain(clips)
+        self.pretrain_metrics = self.learner.pretrain(clips, wait=self.wait_for_labels)
 
     def run(self) -> RunResult:
         rc = self.rc
@@ -290,16 +292,25 @@ def _execute(rc: ResolvedConfig, resuming: bool, command: str | None) -> RunResu
     if not resuming:
         run.rd.create()
     run.rd.lock()
-    gui = None
+    gui, human, end = None, False, "stopped"
     try:
         if not resuming:
             run.rd.write_json(run.rd.config_path,
                               {**rc.to_json(), "provenance": provenance(command)})
         run.build(resuming)
-        if rc.train.oracle == "human" and rc.train.reward == "learned":
+        human = rc.train.oracle == "human" and run.learner is not None
+        if human:
+            store = run.learner.store  # type: ignore[union-attr]
+            start_human_run(store, rc.train.question)
             gui = start_gui(rc)
-        return run.run()
+            if rc.train.wait:
+                run.wait_for_labels = waiter(store, rc.train.gui_host, rc.train.gui_port, gui)
+        result = run.run()
+        end = "finished"
+        return result
     finally:
+        if human:
+            finish_run(run.learner.store, end, gui)  # type: ignore[union-attr]
         if gui is not None:
             gui.terminate()
             gui.wait(10)

@@ -69,6 +69,8 @@ def test_label_in_the_browser(server: tuple[GuiHandle, str, Path], tmp_path: Pat
             page.wait_for_function(f"() => document.body.dataset.pairId !== '{first}'",
                                    timeout=10_000)
             page.wait_for_function(PLAYING, timeout=30_000)
+            done_is_1 = "() => document.getElementById('done').textContent === '1'"
+            page.wait_for_function(done_is_1)  # the answer is sent while the next pair shows
             with sqlite3.connect(store_path) as con:
                 rows = con.execute("SELECT answer, source, annotator, query_id, response_time_s, "
                                    "undone FROM labels").fetchall()
@@ -77,7 +79,6 @@ def test_label_in_the_browser(server: tuple[GuiHandle, str, Path], tmp_path: Pat
             assert (answer, source, annotator, str(qid), undone) == ("right", "human", "alice",
                                                                       first, 0)
             assert 0.3 < rt < 60
-            page.wait_for_function("() => document.getElementById('done').textContent === '1'")
             timing = page.evaluate("window.prefrlTimings")[0]
             assert timing["shown_ms"] < 1000  # the next pair was prefetched
 
@@ -90,6 +91,7 @@ def test_label_in_the_browser(server: tuple[GuiHandle, str, Path], tmp_path: Pat
             page.keyboard.press("ArrowUp")
             page.wait_for_function(f"() => document.body.dataset.pairId !== '{first}'",
                                    timeout=10_000)
+            page.wait_for_function(done_is_1)
             with sqlite3.connect(store_path) as con:
                 assert con.execute("SELECT answer FROM labels WHERE undone = 0").fetchall() == [
                     ("equal",)]
@@ -97,5 +99,53 @@ def test_label_in_the_browser(server: tuple[GuiHandle, str, Path], tmp_path: Pat
             page.wait_for_selector("#stats-body table", timeout=10_000)
             assert "alice" in page.text_content("#stats-body")
             assert not errors, errors
+        finally:
+            browser.close()
+
+
+def test_page_shows_the_question_and_that_the_run_finished(tmp_path: Path) -> None:
+    preset = load_preset("Pendulum")
+    clips = collect_clips(make_env(preset, seed=0), 2, preset.clip_len, np.random.default_rng(0))
+    store_path = tmp_path / "labels.sqlite"
+    with LabelStore(store_path) as s:
+        s.add_query(ClipPair(clips[0], clips[1]), "disagreement", 0.0)
+        s.put_meta("run_state", "training")
+    app = create_app(store_path, env_id="Pendulum-v1", annotators_file=tmp_path / "ann.json",
+                     question="Which pendulum swings higher?")
+    token = app.state.gui.registry.add("alice")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            with GuiHandle(app, port=0) as handle:
+                page.goto(f"{handle.url}/?token={token}")
+                assert page.text_content("#question") == "Which pendulum swings higher?"
+                assert "Which clip does the task better?" not in page.content()
+                page.wait_for_function(PLAYING, timeout=30_000)
+                with LabelStore(store_path) as s:  # what the trainer does as the run ends
+                    s.put_meta("run_state", "finished")
+                page.wait_for_function("() => document.getElementById('message').textContent"
+                                       ".includes('The run has finished')", timeout=10_000)
+            page.keyboard.press("ArrowLeft")  # the server is gone now
+            page.wait_for_timeout(4000)  # status polls fail meanwhile
+            text = page.text_content("#message") or ""
+            assert "The run has finished" in text and "fetch" not in text.lower()
+        finally:
+            browser.close()
+
+
+def test_page_says_the_server_is_gone_not_failed_to_fetch(
+        server: tuple[GuiHandle, str, Path]) -> None:
+    handle, token, _ = server
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{handle.url}/?token={token}")
+            page.wait_for_function(PLAYING, timeout=30_000)
+            handle.stop()
+            page.wait_for_function("() => document.getElementById('message').textContent"
+                                   ".includes('cannot be reached')", timeout=10_000)
+            assert "fetch" not in (page.text_content("#message") or "").lower()
         finally:
             browser.close()

@@ -3,7 +3,8 @@
 Routes (every one needs an annotator token: ``?token=`` or ``Authorization: Bearer``):
 
 * ``GET /``: the page; ``GET /static/{app.js,style.css}``: its script and style;
-* ``GET /api/status``: labels done, queue length, labels per hour, annotator name;
+* ``GET /api/status``: labels done, queue length, labels per hour, annotator name, and the
+  run's state (``run``: training, finished, stopped; None when no run wrote one);
 * ``GET /api/next?exclude=ID``: the next pair for this annotator (``null`` if none), reserved
   for them; ``exclude`` lets the page prefetch the pair after the one it shows;
 * ``POST /api/answer``: ``{"query_id", "answer": left|right|equal|skip, "left", "right",
@@ -64,7 +65,11 @@ STATIC = Path(__file__).parent / "static"
 HASH_PATTERN = r"^[0-9a-f]{16}$"
 VIDEO_RE = re.compile(r"([0-9a-f]{16})\.(mp4|webm)")
 MAX_RESPONSE_S = 600.0
-AHEAD = 2  # pending pairs whose videos are made in advance, after the one handed out
+DEFAULT_QUESTION = "Which clip does the task better?"
+MAX_QUESTION = 500
+AHEAD = 3  # pending pairs whose videos are made in advance, after the one handed out
+WARM_PAIRS = 8  # the oldest pending pairs, rendered in the background as soon as they are asked
+WARM_EVERY_S = 1.0
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -114,6 +119,7 @@ class GuiState:
             "queue": self.queue.n_pending(view),
             "available": len(self.queue.candidates(annotator, view)),
             "labels_per_hour": round(labels_per_hour(mine), 1),
+            "run": self.store.get_meta("run_state"),  # training | finished | stopped | None
         }
 
     def warm(self, queries: list[QueryRecord], priority: int) -> None:
@@ -121,6 +127,14 @@ class GuiState:
         for q in queries:
             for h in (q.left, q.right):
                 self.cache.request(h, _loader(self.store, h), "mp4", priority=priority)
+
+    def warm_pending(self, stop: threading.Event) -> None:
+        """Until ``stop``: render the oldest pending pairs before anyone asks for them."""
+        while not stop.wait(WARM_EVERY_S):
+            try:
+                self.warm(self.store.pending_queries(limit=WARM_PAIRS), PREFETCH + 1)
+            except (StoreError, RuntimeError) as e:  # busy store, or cache closing
+                _log.debug("warming videos failed: %r", e)
 
     def return_clips(self, hashes: list[str]) -> dict[str, Clip]:
         """Light stand-ins (true rewards only) of stored clips, for teacher agreement."""
@@ -157,20 +171,38 @@ def current_annotator(request: Request) -> str:
 Who = Annotated[str, Depends(current_annotator)]
 
 
+def check_question(text: str) -> str:
+    """``text`` stripped if it is a usable question (1-500 characters), else ValueError."""
+    q = " ".join(str(text).split())
+    if not 0 < len(q) <= MAX_QUESTION:
+        raise ValueError(f"--question must be 1-{MAX_QUESTION} characters, got {len(q)}")
+    return q
+
+
 def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
                overlap: float = 0.0, clips_file: Path | None = None,
                cache_dir: Path | None = None, video_size: int = DEFAULT_SIZE,
-               swap_sides: bool = True, lease_s: float = 300.0) -> FastAPI:
+               swap_sides: bool = True, lease_s: float = 300.0, question: str | None = None,
+               default_question: str | None = None) -> FastAPI:
     """Build the app over the label store at ``store_path`` (created if missing).
 
     ``env_id`` renders clips whose own env id is unknown; ``overlap`` is the probability that
     a pair answered by one annotator is shown to a second one; ``clips_file`` is an export
     folder to import and label (see :mod:`prefrl.gui.clipset`); videos are cached in
-    ``cache_dir`` (default ``<store folder>/gui_cache``).
+    ``cache_dir`` (default ``<store folder>/gui_cache``). The page asks ``question`` (which is
+    then kept in the store's meta ``question``), else the store's, else ``default_question``,
+    else :data:`DEFAULT_QUESTION`.
     """
     store = LabelStore(store_path)
-    if clips_file is not None:
-        prepare_clip_set(Path(clips_file), store)
+    try:
+        if clips_file is not None:
+            prepare_clip_set(Path(clips_file), store)
+        if question is not None:
+            store.put_meta("question", check_question(question))
+        asked = store.get_meta("question") or default_question or DEFAULT_QUESTION
+    except BaseException:
+        store.close()
+        raise
     state = GuiState(
         store=store, registry=AnnotatorRegistry(annotators_file),
         queue=PairQueue(store, overlap=overlap, lease_s=lease_s),
@@ -182,7 +214,13 @@ def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        warmer = threading.Thread(target=state.warm_pending, args=(stop,), daemon=True,
+                                  name="prefrl-gui-warm")
+        warmer.start()
         yield
+        stop.set()
+        warmer.join(5)
         state.cache.close()
         state.store.close()
 
@@ -195,6 +233,7 @@ def create_app(store_path: Path, *, env_id: str | None, annotators_file: Path,
     def index(request: Request, who: Who) -> HTMLResponse:
         token = request.query_params.get("token") or ""
         page = pages["index.html"].replace("__TOKEN__", html.escape(quote(token, safe="")))
+        page = page.replace("__QUESTION__", html.escape(asked))
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     @app.get("/static/{name}")

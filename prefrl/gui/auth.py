@@ -3,6 +3,8 @@
 ``annotators.json`` (next to the label store) holds ``{"format": "prefrl-annotators",
 "version": 1, "annotators": [{"name", "token_sha256", "created_at"}]}``. The registry re-reads
 the file when it changes, so ``prefrl gui --add-annotator`` works while a server is running.
+Changes are made under an exclusive ``flock`` on ``annotators.json.lock``, so processes adding
+annotators at the same time lose no entry.
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
@@ -14,6 +16,7 @@ the file when it changes, so ``prefrl gui --add-annotator`` works while a server
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -22,8 +25,14 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: only the in-process lock
+    fcntl = None  # type: ignore[assignment]
 
 FORMAT = "prefrl-annotators"
 VERSION = 1
@@ -93,16 +102,29 @@ class AnnotatorRegistry:
         with self._lock:
             return [e["name"] for e in self._read()]
 
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Hold the registry's lock and an exclusive lock on the file beside it (processes)."""
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock = self.path.with_name(self.path.name + ".lock")
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the flock
+
     def add(self, name: str) -> str:
         """Register ``name`` (replacing its old token) and return its new raw token."""
         name = check_name(name)
         token = secrets.token_urlsafe(24)
-        with self._lock:
+        with self._file_lock():
             entries = [e for e in self._read() if e["name"] != name]
             entries.append({"name": name, "token_sha256": token_hash(token),
                             "created_at": time.time()})
             doc = {"format": FORMAT, "version": VERSION, "annotators": entries}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -7,10 +7,11 @@ Measures, on this machine:
 2. clips per second the server prepares (store -> frames -> mp4 on disk, its worker thread);
 3. in Chromium (if Playwright and Debian's ``chromium`` are installed): time from an answer
    key press to the next pair shown and playing, with the next pair prefetched
-   (``--think`` seconds between pairs, like a person) and with rapid answers.
+   (``--think`` seconds between pairs, like a person) and with rapid answers; with
+   ``--arrive S`` the questions arrive one every S seconds meanwhile, as in a run.
 
 Usage: ``python -m prefrl.gui.bench [--envs Reacher,HalfCheetah] [--clips 4] [--size 240]
-[--pairs 6] [--think 2] [--no-browser] [--json OUT]``.
+[--pairs 20] [--think 1.6] [--arrive S] [--no-browser] [--json OUT]``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -98,7 +100,8 @@ def _throughput(clips: list[Clip], size: int, tmp: Path) -> float:
     return (len(clips) - 1) / dt
 
 
-def _browser(env: str, pairs: int, think_s: float, tmp: Path) -> dict[str, Any] | None:
+def _browser(env: str, pairs: int, think_s: float, tmp: Path, arrive_s: float = 0.0
+             ) -> dict[str, Any] | None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import sync_playwright
@@ -114,9 +117,21 @@ def _browser(env: str, pairs: int, think_s: float, tmp: Path) -> dict[str, Any] 
     clips = _mujoco_clips(env, 2 * pairs + 2, seed=1)
     run = tmp / f"browser-{think_s}"
     run.mkdir()
+    first_n = len(clips) if arrive_s <= 0 else 4  # arrive_s > 0: the rest come one by one
     with LabelStore(run / "labels.sqlite") as s:
-        for i in range(0, len(clips), 2):
+        for i in range(0, first_n, 2):
             s.add_query(ClipPair(clips[i], clips[i + 1]), "random", 0.0)
+    done = threading.Event()
+
+    def ask_more() -> None:  # like a trainer asking questions while people answer
+        with LabelStore(run / "labels.sqlite") as s:
+            for i in range(first_n, len(clips), 2):
+                if done.wait(arrive_s):
+                    return
+                s.add_query(ClipPair(clips[i], clips[i + 1]), "random", 0.0)
+
+    asker = threading.Thread(target=ask_more, daemon=True)
+    asker.start()
     app = create_app(run / "labels.sqlite", env_id=None, annotators_file=run / "ann.json")
     token = app.state.gui.registry.add("bench")
     playing = ("() => ['video-left', 'video-right'].every(id => { const v = "
@@ -140,10 +155,14 @@ def _browser(env: str, pairs: int, think_s: float, tmp: Path) -> dict[str, Any] 
         page.wait_for_timeout(300)
         timings = page.evaluate("window.prefrlTimings")
         browser.close()
+    done.set()
+    asker.join(10)
     shown_ms = [t["shown_ms"] for t in timings]
     play_ms = [t["playing_ms"] for t in timings if t["playing_ms"] is not None]
-    return {"env": env, "think_s": think_s, "pairs": len(timings), "first_pair_s": first_s,
+    return {"env": env, "think_s": think_s, "arrive_s": arrive_s, "pairs": len(timings),
+            "first_pair_s": first_s,
             "shown_ms_median": statistics.median(shown_ms), "shown_ms_max": max(shown_ms),
+            "shown_ms_p95": float(np.percentile(shown_ms, 95)),
             "playing_ms_median": statistics.median(play_ms), "playing_ms_max": max(play_ms)}
 
 
@@ -154,9 +173,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--clips", type=int, default=4, help="clips per env for per-clip timings")
     p.add_argument("--throughput-clips", type=int, default=9, help="clips for clips/s")
     p.add_argument("--size", type=int, default=240, help="video side in pixels")
-    p.add_argument("--pairs", type=int, default=6, help="answers in the browser test")
-    p.add_argument("--think", type=float, default=2.0, help="seconds between answers")
+    p.add_argument("--pairs", type=int, default=20, help="answers in the browser test")
+    p.add_argument("--think", type=float, default=1.6, help="seconds between answers")
     p.add_argument("--browser-env", default="HalfCheetah", help="env of the browser test")
+    p.add_argument("--arrive", type=float, default=0.0, metavar="S",
+                   help="browser test: questions arrive one every S seconds while the person "
+                        "answers, as in a run (default 0: all queued at the start)")
     p.add_argument("--no-browser", action="store_true", help="skip the browser latency")
     p.add_argument("--json", type=Path, help="also write the results here")
     a = p.parse_args(argv)
@@ -174,7 +196,7 @@ def main(argv: list[str]) -> int:
             res["clips_per_s"][name] = _throughput(clips[:a.throughput_clips], a.size, out)
         if not a.no_browser:
             for think in (a.think, 0.2):
-                b = _browser(a.browser_env, a.pairs, think, tmp)
+                b = _browser(a.browser_env, a.pairs, think, tmp, a.arrive)
                 if b is None:
                     print("browser latency skipped: needs playwright and chromium",
                           file=sys.stderr)
@@ -189,7 +211,8 @@ def main(argv: list[str]) -> int:
     for b in res["browser"]:
         print(f"browser ({b['env']}, {b['pairs']} answers, {b['think_s']:g} s between): "
               f"answer -> next pair shown median {b['shown_ms_median']:.0f} ms "
-              f"(max {b['shown_ms_max']:.0f}), playing median {b['playing_ms_median']:.0f} ms "
+              f"(p95 {b['shown_ms_p95']:.0f}, max {b['shown_ms_max']:.0f}), "
+              f"playing median {b['playing_ms_median']:.0f} ms "
               f"(max {b['playing_ms_max']:.0f}); first pair after {b['first_pair_s']:.2f} s")
     if a.json:
         a.json.write_text(json.dumps(res, indent=2))

@@ -22,6 +22,7 @@ never a pair that was asked before).
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,17 @@ def export_dir_of(path: Path) -> Path:
     """The export folder for a path to it or to one of its two files."""
     path = Path(path)
     return path.parent if path.name in ("labels.jsonl", "clips.npz") else path
+
+
+def export_question(export_dir: Path) -> str | None:
+    """The question an export's header carries (``prefrl train --question``), or None."""
+    try:
+        with open(Path(export_dir) / "labels.jsonl", encoding="utf-8") as f:
+            header = json.loads(f.readline(1 << 20))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    q = header.get("question") if isinstance(header, dict) else None
+    return q if isinstance(q, str) and q.strip() else None
 
 
 def _stamp(export_dir: Path) -> str:

@@ -2,7 +2,9 @@
 
 A run directory gives the label store (``<run>/labels.sqlite``), the env (``config.json``'s
 ``resolved.env_id``), the annotators (``<run>/annotators.json``) and the video cache
-(``<run>/gui_cache/``). An export folder (``--clips``) gives the same, inside it.
+(``<run>/gui_cache/``), the question (``train.question``) and where the GUI listens
+(``train.gui_host`` / ``train.gui_port``). An export folder (``--clips``) gives the same, inside
+it. While :func:`serve` runs, ``gui.json`` beside the store says where it listens (for links).
 The server binds to 127.0.0.1 unless told otherwise and writes no access log (URLs carry
 tokens).
 
@@ -18,18 +20,23 @@ tokens).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from prefrl.gui.app import create_app
-from prefrl.gui.clipset import export_dir_of
+from prefrl.gui.clipset import export_dir_of, export_question
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
 
 
 class GuiError(RuntimeError):
@@ -44,12 +51,29 @@ class GuiTarget:
     env_id: str | None
     annotators_file: Path
     clips_dir: Path | None = None
+    question: str | None = None
+    host: str | None = None
+    """Where the run's config says its GUI listens (None: not said)."""
+    port: int | None = None
+
+    @property
+    def address_file(self) -> Path:
+        """``gui.json``: where a GUI serving this store listens, while it runs."""
+        return self.store_path.parent / "gui.json"
+
+
+def _run_config(run_dir: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((Path(run_dir) / "config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def run_env_id(run_dir: Path) -> str | None:
     """The Gymnasium id of a run's env, from ``config.json`` (None if unknown)."""
     try:
-        doc = json.loads((Path(run_dir) / "config.json").read_text("utf-8"))
+        doc = _run_config(run_dir)
         env = doc.get("resolved", {}).get("env_id")
         if env:
             return str(env)
@@ -68,22 +92,46 @@ def resolve_target(run_dir: Path | None = None, clips_dir: Path | None = None) -
         if missing:
             raise GuiError(f"{d} is not a prefrl export (no {' or '.join(missing)}); "
                            "make one with 'prefrl export RUN_DIR'")
-        return GuiTarget(d / "labels.sqlite", None, d / "annotators.json", d)
+        return GuiTarget(d / "labels.sqlite", None, d / "annotators.json", d,
+                         question=export_question(d))
     if run_dir is None:
         raise GuiError("give a run directory (--run DIR) or an export (--clips DIR)")
     run = Path(run_dir)
     if not run.is_dir():
         raise GuiError(f"run directory {run} does not exist")
-    return GuiTarget(run / "labels.sqlite", run_env_id(run), run / "annotators.json")
+    train = _run_config(run).get("train", {})
+    train = train if isinstance(train, dict) else {}
+    question, host, port = train.get("question"), train.get("gui_host"), train.get("gui_port")
+    return GuiTarget(run / "labels.sqlite", run_env_id(run), run / "annotators.json",
+                     question=question if isinstance(question, str) else None,
+                     host=host if isinstance(host, str) else None,
+                     port=port if isinstance(port, int) and 0 < port < 65536 else None)
 
 
-def build_app(target: GuiTarget, overlap: float = 0.0) -> FastAPI:
-    """The app for a target (see :func:`~prefrl.gui.app.create_app`)."""
+def build_app(target: GuiTarget, overlap: float = 0.0, question: str | None = None) -> FastAPI:
+    """The app for a target (see :func:`~prefrl.gui.app.create_app`).
+
+    ``question`` (e.g. ``--question``) replaces the one the store or run config holds.
+    """
     if not 0.0 <= overlap <= 1.0:
         raise GuiError(f"--overlap must be in [0, 1], got {overlap}")
     return create_app(target.store_path, env_id=target.env_id,
                       annotators_file=target.annotators_file, overlap=overlap,
-                      clips_file=target.clips_dir)
+                      clips_file=target.clips_dir, question=question,
+                      default_question=target.question)
+
+
+def live_url(target: GuiTarget) -> str | None:
+    """The URL a running :func:`serve` of this target announced in ``gui.json``, or None."""
+    try:
+        doc = json.loads(target.address_file.read_text("utf-8"))
+        pid, url = int(doc["pid"]), str(doc["url"])
+        os.kill(pid, 0)  # is it still running?
+    except PermissionError:  # running, as another user
+        return url
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return url
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -147,11 +195,54 @@ def start_background(run_dir: Path | None, host: str = "127.0.0.1", port: int = 
     return GuiHandle(build_app(resolve_target(run_dir, clips_dir), overlap), host, port)
 
 
-def serve(run_dir: Path | None, host: str = "127.0.0.1", port: int = 8765, *,
-          overlap: float = 0.0, clips_dir: Path | None = None) -> None:
+def open_server(target: GuiTarget, host: str, port: int, *, overlap: float = 0.0,
+                question: str | None = None) -> tuple[FastAPI, socket.socket]:
+    """Build the app and bind its socket; on failure nothing new is left behind."""
+    created = [p for p in _store_files(target.store_path) if not p.exists()]
+    try:
+        app = build_app(target, overlap, question)
+    except BaseException:
+        _remove(created)
+        raise
+    try:
+        return app, _bind(host, port)
+    except BaseException:
+        app.state.gui.cache.close()
+        app.state.gui.store.close()
+        _remove(created)
+        raise
+
+
+def _store_files(store_path: Path) -> list[Path]:
+    return [store_path, *(store_path.with_name(store_path.name + x) for x in ("-wal", "-shm"))]
+
+
+def _remove(paths: list[Path]) -> None:
+    for p in paths:
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def run_server(target: GuiTarget, app: FastAPI, sock: socket.socket, host: str) -> None:
+    """Serve until interrupted (Ctrl-C), announcing the address in ``gui.json`` meanwhile."""
+    url = base_url(host, int(sock.getsockname()[1]))
+    doc = {"url": url, "pid": os.getpid(), "started_at": time.time()}
+    tmp = target.address_file.with_name(f".gui.json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc), "utf-8")
+    os.replace(tmp, target.address_file)
+    print(f"prefrl gui: serving on {url} (Ctrl-C to stop)", flush=True)
+    try:
+        _server(app).run(sockets=[sock])
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(target.address_file.read_text("utf-8")).get("pid") == os.getpid():
+                target.address_file.unlink()
+
+
+def serve(run_dir: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
+          overlap: float = 0.0, clips_dir: Path | None = None,
+          question: str | None = None) -> None:
     """Serve a run (or an export with ``clips_dir``) until interrupted (Ctrl-C)."""
-    app = build_app(resolve_target(run_dir, clips_dir), overlap)
-    sock = _bind(host, port)
-    print(f"prefrl gui: serving on {base_url(host, int(sock.getsockname()[1]))} (Ctrl-C to stop)",
-          flush=True)
-    _server(app).run(sockets=[sock])
+    target = resolve_target(run_dir, clips_dir)
+    app, sock = open_server(target, host, port, overlap=overlap, question=question)
+    run_server(target, app, sock, host)

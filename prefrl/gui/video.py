@@ -2,9 +2,9 @@
 
 H.264 mp4 (``yuv420p``, ``+faststart``) is the default; VP9 webm is the fallback for browsers
 without H.264 (Debian's Chromium plays both). Encoding uses the ffmpeg binary shipped by
-imageio-ffmpeg. :class:`VideoCache` renders in one background thread (GL contexts belong to
-a thread; OSMesa already uses every core), most urgent request first, and writes each file
-atomically, so several servers may share one cache folder.
+imageio-ffmpeg. :class:`VideoCache` renders in ``workers`` background threads (default 2,
+each with its own GL context: one renders while ffmpeg encodes the other's clip), most urgent
+request first, and writes each file atomically, so several servers may share one cache folder.
 
 >>> import tempfile, numpy as np
 >>> from prefrl.types import Clip
@@ -60,7 +60,8 @@ FORMATS: dict[str, VideoFormat] = {
         "-b:v", "0", "-crf", "34", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1")),
 }
 URGENT, PREFETCH = 0, 10  # request priorities: shown now, or wanted soon
-RENDER_NICE = 5  # niceness added to the rendering thread
+RENDER_NICE = 5  # niceness added to the rendering threads
+WORKERS = 2  # rendering threads per cache
 
 
 def encode_video(frames: np.ndarray, path: Path, fps: float, fmt: str = "mp4") -> Path:
@@ -99,7 +100,7 @@ class VideoCache:
     """
 
     def __init__(self, cache_dir: Path, *, env_id: str | None = None,
-                 size: int = DEFAULT_SIZE) -> None:
+                 size: int = DEFAULT_SIZE, workers: int = WORKERS) -> None:
         self.dir = Path(cache_dir)
         self.env_id, self.size = env_id, size
         self._lock = threading.Lock()
@@ -107,7 +108,10 @@ class VideoCache:
         self._queue: queue.PriorityQueue[tuple[int, int, tuple[str, str] | None]] = \
             queue.PriorityQueue()
         self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
+        self._priority: dict[tuple[str, str], int] = {}  # best priority queued per job
+        self._running: set[tuple[str, str]] = set()  # jobs a worker is on
+        self.workers = max(1, int(workers))
+        self._threads: list[threading.Thread] = []
         self._closed = False
         self.n_encoded = 0
         self.timings: deque[tuple[int, float, float]] = deque(maxlen=200)
@@ -138,12 +142,15 @@ class VideoCache:
             else:
                 job_fut = Future()
                 self._jobs[key] = (job_fut, load)
-            self._queue.put((priority, next(self._seq), key))
-            if self._thread is None:
+            if priority < self._priority.get(key, priority + 1):  # new, or now more urgent
+                self._priority[key] = priority
+                self._queue.put((priority, next(self._seq), key))
+            if len(self._threads) < min(self.workers, len(self._jobs)):
                 self.dir.mkdir(parents=True, exist_ok=True)
-                self._thread = threading.Thread(target=self._work, name="prefrl-gui-video",
-                                                daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"prefrl-gui-video-{len(self._threads)}")
+                thread.start()
+                self._threads.append(thread)
         _follow(job_fut, fut)  # callers may cancel theirs; the job goes on
         return fut
 
@@ -162,8 +169,9 @@ class VideoCache:
                     return
                 with self._lock:
                     job = self._jobs.get(key)
-                if job is None or job[0].done():
-                    continue
+                    if job is None or job[0].done() or key in self._running:
+                        continue  # done, or taken by another worker (a re-queued request)
+                    self._running.add(key)
                 fut, load = job
                 try:
                     _settle(fut, self._make(key[0], key[1], load))
@@ -173,6 +181,8 @@ class VideoCache:
                 finally:
                     with self._lock:
                         self._jobs.pop(key, None)
+                        self._priority.pop(key, None)
+                        self._running.discard(key)
         finally:
             close_renderers()
 
@@ -186,8 +196,9 @@ class VideoCache:
         t1 = time.perf_counter()
         encode_video(frames, path, fps, fmt)
         t2 = time.perf_counter()
-        self.n_encoded += 1
-        self.timings.append((len(frames), t1 - t0, t2 - t1))
+        with self._lock:
+            self.n_encoded += 1
+            self.timings.append((len(frames), t1 - t0, t2 - t1))
         return path
 
     def close(self, timeout: float = 10.0) -> None:
@@ -195,12 +206,15 @@ class VideoCache:
         with self._lock:
             self._closed = True
             jobs, self._jobs = list(self._jobs.values()), {}
-            thread = self._thread
+            self._priority.clear()
+            threads = list(self._threads)
         for fut, _ in jobs:
             _settle(fut, RuntimeError("video cache closed"))
-        if thread is not None:
+        for _ in threads:
             self._queue.put((-1, -1, None))
-            thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _settle(fut: Future[Path], value: Path | BaseException) -> None:

@@ -15,6 +15,7 @@
 
   let current = null; // {pair: {id, left, right}, urls: {left, right}}
   let nextPromise = null; // Promise<prepared | null> for the pair after `current`
+  let nextReady = null; // what nextPromise gave, once its videos are downloaded
   let busy = false;
   let shownAt = performance.now();
   let rate = 1;
@@ -63,8 +64,10 @@
   }
 
   function prefetchAfter(prepared) {
-    nextPromise = prepared ? fetchNext([prepared.pair.id]) : null;
-    if (nextPromise) nextPromise.catch(() => null);
+    nextReady = null;
+    const p = prepared ? fetchNext([prepared.pair.id]) : null;
+    nextPromise = p;
+    if (p) p.then((r) => { if (nextPromise === p) nextReady = r; }, () => null);
   }
 
   // Start both videos from the first frame at the same moment, at the same rate.
@@ -116,6 +119,7 @@
     let prepared = null;
     if (nextPromise) prepared = await nextPromise.catch(() => null);
     nextPromise = null;
+    nextReady = null;
     if (!prepared) prepared = await fetchNext([]);
     const old = current;
     show(prepared, t0);
@@ -123,26 +127,45 @@
     prefetchAfter(prepared);
   }
 
+  // With the next pair downloaded, it is shown at once and the answer is sent meanwhile; the
+  // pair after it is asked for once the server has the answer (so it is not this one again).
   async function answer(kind) {
     if (busy || !current || stopped) return;
     busy = true;
     const t0 = performance.now();
     const pair = current.pair;
     flash(kind);
+    const post = api("api/answer", {
+      method: "POST",
+      body: JSON.stringify({
+        query_id: pair.id, answer: kind, left: pair.left, right: pair.right,
+        response_time_s: (t0 - shownAt) / 1000,
+      }),
+    });
+    const ready = nextReady;
+    if (ready) {
+      const old = current;
+      nextPromise = null;
+      nextReady = null;
+      show(ready, t0);
+      discard(old);
+    }
     try {
-      const res = await api("api/answer", {
-        method: "POST",
-        body: JSON.stringify({
-          query_id: pair.id, answer: kind, left: pair.left, right: pair.right,
-          response_time_s: (t0 - shownAt) / 1000,
-        }),
-      });
+      const res = await post;
       updateStatus(res.status);
-      message("");
-      await advance(t0);
+      message(runNote());
+      if (ready) prefetchAfter(ready); else await advance(t0);
     } catch (e) {
       handleError(e);
-      if (e.status === 409 || e.status === 404) await advance(t0).catch(handleError);
+      if (ready) {
+        if (!(e.status === 409 || e.status === 404) && e.status !== 401) {
+          message(`Your answer to the previous pair was not saved (${e.message}); ` +
+                  "it will be asked again.", true);
+        }
+        if (!stopped) prefetchAfter(ready);
+      } else if (e.status === 409 || e.status === 404) {
+        await advance(t0).catch(handleError);
+      }
     } finally {
       busy = false;
     }
@@ -160,6 +183,7 @@
         const prepared = await prepare(res.query);
         const pending = nextPromise;
         nextPromise = Promise.resolve(current); // the pair on screen comes back next
+        nextReady = current;
         if (pending) pending.then(discard, () => null);
         show(prepared);
       }
@@ -198,17 +222,30 @@
     m.classList.toggle("error", isError);
   }
 
+  const FINISHED = "The run has finished. Thank you! Your answers are saved; you can close this page.";
+  const STOPPED = "The run was stopped; your answers are saved. It can be resumed later.";
+  let runState = null; // training | finished | stopped, as the server last said
+  let offline = false;
+  const runNote = () => (runState === "finished" ? FINISHED : runState === "stopped" ? STOPPED : "");
+
   function handleError(e) {
     if (e && e.status === 401) {
       stopped = true;
       message("This link is not valid (any more). Ask for a new personal link.", true);
-    } else {
-      message(`Could not reach the server: ${e && e.message ? e.message : e}`, true);
+    } else if (e instanceof ApiError) {
+      message(`The server could not do that: ${e.message}`, true);
+    } else { // a network error: the server is gone (the run ended) or unreachable
+      offline = true;
+      const note = runNote();
+      message(note || "The labelling server cannot be reached: the run may have finished or " +
+              "been stopped. Your answers are saved. Retrying…", !note);
     }
   }
 
   function updateStatus(s) {
     if (!s) return;
+    if (offline) { offline = false; message(runNote()); }
+    if (s.run !== runState) { runState = s.run; message(runNote()); }
     $("who").textContent = s.annotator;
     $("done").textContent = String(s.labels_done);
     $("queue").textContent = String(s.queue);
@@ -291,9 +328,9 @@
     }
   });
 
-  setInterval(() => {
-    if (!stopped) api("api/status").then(updateStatus).catch(() => null);
-  }, 15000);
+  setInterval(() => { // cheap; frequent enough to see a run end before its server goes
+    if (!stopped) api("api/status").then(updateStatus).catch(handleError);
+  }, 3000);
 
   (async () => {
     try {
