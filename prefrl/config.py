@@ -87,7 +87,8 @@ class TrainConfig:
     device: str = "auto"
     """Torch device of the reward model: auto (CUDA if present), cpu or cuda."""
     torch_threads: int | None = None
-    """Torch CPU threads (default: torch's choice)."""
+    """Torch CPU threads (default: 1 for vector observations, where more threads only wait on
+    each other; torch's choice for images; 0: torch's choice)."""
     gui_host: str = "127.0.0.1"
     """With --oracle human: where the labelling GUI listens (started with the run)."""
     gui_port: int = 8765
@@ -128,6 +129,8 @@ class TrainConfig:
             raise ConfigError(f"--labels {labels} is too few to learn a reward (need >= 2)")
         if not 0.0 <= pref["pretrain_frac"] <= 1.0:
             raise ConfigError(f"--pretrain-frac must be in [0, 1], got {pref['pretrain_frac']}")
+        if self.torch_threads is not None and self.torch_threads < 0:
+            raise ConfigError(f"--torch-threads must be >= 0, got {self.torch_threads}")
         if self.pool_mb < 1:
             raise ConfigError(f"--pool-mb must be >= 1, got {self.pool_mb}")
         if min(pref["ensemble_size"], pref["oversample"], n_envs) < 1:
