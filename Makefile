@@ -4,8 +4,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH_CPU := torch==2.13.0
-export MUJOCO_GL ?= osmesa
-export PYOPENGL_PLATFORM ?= osmesa
+# No MUJOCO_GL here: simulating needs no GL library; the GUI's renderer picks one (OSMesa
+# without a display, MUJOCO_GL=egl on a GPU) when it draws the first MuJoCo frame.
 
 .PHONY: venv install install-test demo test test-slow lint bench bench-gui bench-smoke clean sysdeps
 
@@ -35,11 +35,14 @@ venv install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 # System packages: OSMesa for offscreen MuJoCo rendering (GUI videos) on machines without a
-# GPU, Debian's Chromium for the browser tests. Installed with apt when missing (needs root);
-# without them the rendering and browser tests skip with a reason.
+# GPU, Debian's Chromium for the browser tests. Installed with apt when not installed (needs
+# root); the state is dpkg's own ("install ok installed"; a removed package whose config files
+# remain is not installed). Without them those tests skip with a reason, and fail under CI=true.
 SYS_PKGS := libosmesa6 chromium
 sysdeps:
-	@missing=""; for p in $(SYS_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYS_PKGS); do \
+		[ "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" = "install ok installed" ] \
+			|| missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing$$missing (apt)"; \
@@ -48,6 +51,7 @@ sysdeps:
 		else echo "warning:$$missing missing and not root; rendering/browser tests will skip"; fi; \
 	fi
 
+# The demo installs nothing outside .venv (no system package: it does not render).
 demo: $(VENV)/.installed
 	$(BIN)/prefrl demo
 

@@ -10,6 +10,8 @@ store, metrics CSV, TensorBoard events, checkpoints) is in ``result.run_dir``, a
 :mod:`prefrl.reward` (ensemble, loss, trainer), :mod:`prefrl.store` (label store),
 :mod:`prefrl.oracles` (synthetic teachers), :mod:`prefrl.query` (selectors, schedule),
 :mod:`prefrl.segments` (clip pool), :mod:`prefrl.envs` (presets, fixed-horizon wrapper).
+``import prefrl`` registers the presets' envs with Gymnasium: ``gymnasium.make("prefrl/Hopper-v0")``
+(:mod:`prefrl.registration`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["RunResult", "TrainConfig", "resume", "train"]
+
+from prefrl.registration import register_quietly as _register  # noqa: E402
+
+_register()
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import prefrl.types` stays light

@@ -92,7 +92,8 @@ class TrainConfig:
     device: str = "auto"
     """Torch device of the reward model: auto (CUDA if present), cpu or cuda."""
     torch_threads: int | None = None
-    """Torch CPU threads (default: torch's choice)."""
+    """Torch CPU threads (default: 1 for vector observations, where more threads only wait on
+    each other; torch's choice for images; 0: torch's choice)."""
     gui_host: str = "127.0.0.1"
     """With --oracle human: where the labelling GUI listens (started with the run)."""
     gui_port: int = 8765
@@ -145,6 +146,8 @@ class TrainConfig:
             raise ConfigError(f"--reward-pessimism must be >= 0, got {self.reward_pessimism}")
         if self.question is not None and not 0 < len(self.question.strip()) <= 500:
             raise ConfigError("--question must be 1-500 characters")
+        if self.torch_threads is not None and self.torch_threads < 0:
+            raise ConfigError(f"--torch-threads must be >= 0, got {self.torch_threads}")
         if self.pool_mb < 1:
             raise ConfigError(f"--pool-mb must be >= 1, got {self.pool_mb}")
         if min(pref["ensemble_size"], pref["oversample"], n_envs) < 1:

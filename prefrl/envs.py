@@ -25,6 +25,7 @@ from typing import Any, SupportsFloat
 import gymnasium
 import numpy as np
 
+from prefrl.mujoco_gl import import_mujoco
 from prefrl.presets import (  # noqa: F401 - re-exported: prefrl.envs is the public home
     ALGOS,
     PRESET_DIR,
@@ -162,8 +163,7 @@ def restore_mujoco_state(env: gymnasium.Env, qpos: np.ndarray, qvel: np.ndarray)
     if not hasattr(u, "set_state"):
         raise ValueError(f"{u} is not a MuJoCo env: cannot restore qpos/qvel")
     u.set_state(np.asarray(qpos, dtype=np.float64), np.asarray(qvel, dtype=np.float64))
-    import mujoco
-
+    mujoco = import_mujoco()
     mujoco.mj_rnePostConstraint(u.model, u.data)  # contact forces (cfrc_ext), as after a step
 
 
@@ -172,8 +172,7 @@ def _route_mujoco_warnings() -> None:
 
     Only where no handler is installed yet (HalfCheetah's XML warns on every load).
     """
-    import mujoco
-
+    mujoco = import_mujoco()  # with MUJOCO_GL=disable: simulating needs no GL library
     if mujoco.get_mju_user_warning() is None:
         mujoco.set_mju_user_warning(lambda msg: _log.debug("MuJoCo: %s", msg))
 

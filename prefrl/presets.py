@@ -27,8 +27,13 @@ TERMINATIONS = ("continue", "reset")
 ``reset``: a penalty and a reset in place (Atari default, as in the paper).
 """
 
-PRESET_DIR = Path(os.environ.get("PREFRL_ENVS_DIR") or Path(__file__).parent.parent / "envs")
-"""Default preset folder: ``$PREFRL_ENVS_DIR``, else ``envs/`` at the repository root."""
+PACKAGED_PRESET_DIR = Path(__file__).parent / "preset_files"
+"""Where an installed wheel has the presets (setup.py copies ``envs/*.toml`` there)."""
+_REPO_PRESET_DIR = Path(__file__).parent.parent / "envs"
+PRESET_DIR = Path(os.environ.get("PREFRL_ENVS_DIR")
+                  or (PACKAGED_PRESET_DIR if PACKAGED_PRESET_DIR.is_dir() else _REPO_PRESET_DIR))
+"""Default preset folder: ``$PREFRL_ENVS_DIR``, else the installed package's presets, else
+``envs/`` at the repository root (a checkout or an editable install)."""
 
 # Preset-level settings an algorithm table may override (they are not SB3 kwargs).
 _ALGO_OVERRIDES = {"n_envs": int, "normalize_obs": bool}

@@ -103,6 +103,23 @@ def make_vec_env(rc: ResolvedConfig, seed: int) -> VecEnv:
     return DummyVecEnv([thunk(i) for i in range(rc.n_envs)])
 
 
+def torch_threads_for(requested: int | None, observation_space: Any) -> int | None:
+    """Torch CPU threads of a run (None: leave torch's choice).
+
+    ``requested`` wins (0: torch's choice). By default 1 for vector observations: the MLP
+    policy and reward nets multiply small matrices, where more OpenMP threads only wait on each
+    other (and stall when another process holds a core); images (CNNs) keep torch's choice.
+
+    >>> import gymnasium
+    >>> box = gymnasium.spaces.Box(0, 1, (17,))
+    >>> torch_threads_for(None, box), torch_threads_for(3, box), torch_threads_for(0, box)
+    (1, 3, None)
+    """
+    if requested is not None:
+        return requested or None
+    return None if len(getattr(observation_space, "shape", None) or ()) == 3 else 1
+
+
 def reward_observation_fn(preset: EnvPreset) -> Any:
     """What the reward model sees of an observation (Atari: the score masked); None = as is."""
     if not preset.env_id.startswith("ALE/") or not getattr(preset, "score_mask", True):
@@ -123,11 +140,12 @@ class _Run:
 
     def build(self, resuming: bool) -> None:
         rc, cfg = self.rc, self.cfg
-        if cfg.torch_threads:
-            torch.set_num_threads(cfg.torch_threads)
         tame_allocator()  # flat RSS over long runs (see prefrl.memory)
         set_random_seed(cfg.seed)
         venv = make_vec_env(rc, cfg.seed)
+        threads = torch_threads_for(cfg.torch_threads, venv.observation_space)
+        if threads:
+            torch.set_num_threads(threads)
         self.learner: PreferenceLearner | None = None
         buffer = None
         if cfg.reward == "learned":

@@ -13,8 +13,9 @@ Which renderer is used, first match wins:
   (``env.unwrapped.state = [theta, thetadot]``), else an equivalent numpy drawing;
 * anything else: a bar chart of the observation vector over time.
 
-Set ``MUJOCO_GL=osmesa`` (or ``egl`` with a GPU) before MuJoCo is first imported; this module
-sets it when there is no display and nothing imported MuJoCo yet.
+The GL backend is chosen when the first MuJoCo frame is drawn (:mod:`prefrl.mujoco_gl`:
+``MUJOCO_GL`` if it names one, else OSMesa without a display); where it cannot be loaded,
+MuJoCo clips are shown as charts and one warning says what to install.
 
 >>> import numpy as np
 >>> from prefrl.types import Clip
@@ -31,18 +32,13 @@ import atexit
 import logging
 import math
 import os
-import sys
 import threading
 from typing import Any
 
 import numpy as np
 
+from prefrl.mujoco_gl import GLUnavailable, ensure_gl_context
 from prefrl.types import Clip
-
-if "mujoco" not in sys.modules and not os.environ.get("MUJOCO_GL") \
-        and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
-    os.environ["MUJOCO_GL"] = "osmesa"
-    os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
 _log = logging.getLogger(__name__)
 DEFAULT_SIZE = 240
@@ -56,6 +52,7 @@ edges anyway."""
 _local = threading.local()  # per-thread renderers: GL contexts belong to one thread
 _ALL_SCENES: list[Any] = []  # every thread's, to free them at exit
 _ALL_LOCK = threading.Lock()
+_WARNED: set[str] = set()  # warnings given once per process (a missing GL library)
 
 
 class RenderError(RuntimeError):
@@ -132,6 +129,7 @@ class _MujocoScene:
     """A MuJoCo env, an offscreen renderer and Gymnasium's default camera, for one env id."""
 
     def __init__(self, env_id: str, size: int) -> None:
+        ensure_gl_context()  # GLUnavailable: one line saying what to install
         import gymnasium
         import mujoco
 
@@ -289,12 +287,20 @@ def clip_frames(clip: Clip, *, env_id: str | None = None,
             fps = scene.fps if kind == "mujoco" else _fps_of(env)
             stride = _stride(clip, fps)
             return scene.frames(clip, stride), _shown_fps(fps, stride)
+        except GLUnavailable as e:
+            _warn_once(str(e))
         except Exception as e:  # noqa: BLE001 - a chart beats a pair nobody can answer
             _log.warning("cannot render clip %s of %s (%r); showing its observations", clip.hash,
                          env, e)
     fps = _fps_of(env)
     stride = _stride(clip, fps)
     return _bar_chart(clip.obs[::stride], size), _shown_fps(fps, stride)
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        _log.warning("%s", message)
 
 
 def _stride(clip: Clip, fps: float) -> int:
