@@ -17,6 +17,7 @@ training loss; finally each member's output is normalised. :meth:`RewardTrainer.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import threading
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from prefrl.reward.batched import BatchedEngine, can_stack
 from prefrl.reward.ensemble import RewardEnsemble, as_tensor
 from prefrl.reward.loss import misclick_bt_loss
 from prefrl.reward.metrics import CalibrationBin, calibration, preference_accuracy
@@ -91,7 +93,30 @@ class TrainerConfig:
     training batches are split into micro-batches whose gradients add up to the batch's, so a
     batch of 64 Atari pairs (3,200 frames) never holds all its activations at once."""
 
+    batched: bool = True
+    """Train same-shaped MLP members as one stacked model (one batched step for all K; same
+    gradients as K separate steps). Other members (CNNs, dropout) train one by one."""
+    patience: int = 0
+    """Early stopping: stop after this many epochs without a lower validation loss and go
+    back to the best epoch's weights; ``epochs`` is then a maximum. 0: always all epochs."""
+    replay: float | None = None
+    """None: every epoch covers all training labels. A number r: once the model has been
+    trained, an epoch covers the labels new since the last :meth:`RewardTrainer.train` plus
+    ``max(replay_min, r x new)`` of the earlier ones, drawn afresh each epoch."""
+    replay_min: int = 64
+    epoch_eval_pairs: int | None = None
+    """Training pairs on which the per-epoch training loss (for the L2 adaptation) and the
+    reported training accuracy are measured (None: ``eval_max_pairs``)."""
+
+    @classmethod
+    def fast(cls, **overrides: Any) -> TrainerConfig:
+        """The cheap schedule runs use by default: early stopping, replay, small train eval."""
+        settings: dict[str, Any] = {"patience": 3, "replay": 4.0, "epoch_eval_pairs": 256}
+        return cls(**{**settings, **overrides})
+
     def __post_init__(self) -> None:
+        if self.patience < 0 or (self.replay is not None and self.replay < 0):
+            raise ValueError("patience >= 0 and replay >= 0 (or None) are required")
         if not 0.0 <= self.val_frac < 1.0:
             raise ValueError(f"val_frac must be in [0, 1), got {self.val_frac}")
         if self.batch_size < 1 or self.epochs < 0 or self.lr <= 0:
@@ -202,6 +227,7 @@ class RewardTrainer:
         self.optimizers = [
             torch.optim.Adam(m.parameters(), lr=self.config.lr) for m in ensemble.members
         ]
+        self.trained_keys: set[str] = set()  # training labels of earlier train() calls
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -210,6 +236,7 @@ class RewardTrainer:
             "l2": self.l2,
             "optimizers": [o.state_dict() for o in self.optimizers],
             "rng": self.rng.bit_generator.state,
+            "trained_keys": sorted(self.trained_keys),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -218,6 +245,7 @@ class RewardTrainer:
         for o, s in zip(self.optimizers, state["optimizers"], strict=True):
             o.load_state_dict(s)
         self.rng.bit_generator.state = state["rng"]
+        self.trained_keys = set(state.get("trained_keys", []))
 
     # ------------------------------------------------------------------ training
     def split(self, data: PreferenceData) -> tuple[np.ndarray, np.ndarray]:
@@ -296,11 +324,6 @@ class RewardTrainer:
         self.ensemble.train()
         return np.array(losses), torch.sigmoid(ret_r - ret_l).cpu().numpy()
 
-    def _cap(self, idx: np.ndarray) -> np.ndarray:
-        """A fixed-size random subset of ``idx`` (all of it when small)."""
-        n = self.config.eval_max_pairs
-        return idx if len(idx) <= n else np.sort(self.rng.choice(idx, n, replace=False))
-
     def _sample_steps(
         self, src: _PairSource, idx: np.ndarray, max_steps: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -324,43 +347,85 @@ class RewardTrainer:
         elif ratio < c.l2_ratio_low:
             self.l2 = max(self.l2 / c.l2_factor, c.l2_min)
 
+    def _cap(self, idx: np.ndarray, n: int | None = None) -> np.ndarray:
+        """A fixed-size random subset of ``idx`` (all of it when small)."""
+        n = self.config.eval_max_pairs if n is None else n
+        return idx if len(idx) <= n else np.sort(self.rng.choice(idx, n, replace=False))
+
+    def _new_and_old(self, data: PreferenceData, train_idx: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Training labels not trained on before, and those that were (replay off: all new)."""
+        if self.config.replay is None or not self.trained_keys:
+            return train_idx, train_idx[:0]
+        keys = data.pair_keys
+        seen = np.array([keys[i] in self.trained_keys for i in train_idx], bool)
+        return train_idx[~seen], train_idx[seen]
+
+    def _epoch_set(self, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+        """The labels of one epoch: all new ones plus a fresh replayed share of the old."""
+        if len(old) == 0:
+            return new
+        r = self.config.replay or 0.0
+        n = min(len(old), max(self.config.replay_min, math.ceil(r * len(new))))
+        pick = old if n >= len(old) else self.rng.choice(old, n, replace=False)
+        return np.concatenate([new, pick])
+
+    def _engine(self) -> _Engine:
+        if self.config.batched and can_stack(list(self.ensemble.members)):
+            return _BatchedPath(self)
+        return _PerMemberPath(self)
+
     def train(self, data: PreferenceData, epochs: int | None = None) -> TrainStats:
-        """Train every member for ``epochs`` passes over its bootstrap resample."""
+        """Train every member for up to ``epochs`` passes over its bootstrap resample."""
         c = self.config
         epochs = c.epochs if epochs is None else epochs
         start = time.perf_counter()
         train_idx, val_idx = self.split(data)
+        has_val = val_idx is not train_idx
         src = _PairSource(data, self.ensemble.device, self._device_bytes(c.device_data_bytes))
         if not self.ensemble.input_stats_set() and len(train_idx) > 0:
             self.ensemble.set_input_stats(*self._sample_steps(src, train_idx, 200_000))
-        pairs_seen = 0
         n_tr = len(train_idx)
-        per_forward = self._pairs_per_forward(src, c.batch_size)
+        new_idx, old_idx = self._new_and_old(data, train_idx)
+        tr_eval = self._cap(train_idx, c.epoch_eval_pairs)
+        va_eval = self._cap(val_idx) if has_val else tr_eval
+        engine = self._engine()
         self.ensemble.train()
+        pairs_seen = done = bad = 0
+        best = float("inf")
+        evals: tuple[np.ndarray, ...] | None = None
+        best_evals: tuple[np.ndarray, ...] | None = None
+        best_snap: Any = None
         for _ in range(epochs if n_tr > 0 else 0):
-            for m in range(len(self.optimizers)):
-                member_idx = (
-                    self.rng.choice(train_idx, size=n_tr, replace=True)
-                    if c.bootstrap else self.rng.permutation(train_idx)
-                )
-                chunks = [member_idx[i : i + c.batch_size] for i in range(0, n_tr, c.batch_size)]
-                for obs, acts, mu_b in src.batches(chunks):
-                    if self.stop.is_set():
-                        raise TrainingCancelled("reward training cancelled")
-                    self._step(m, obs, acts, mu_b, per_forward)
-                    pairs_seen += len(mu_b)
-            tr_loss, _ = self._evaluate(src, self._cap(train_idx))
-            va_loss, _ = self._evaluate(src, self._cap(val_idx))
-            if val_idx is not train_idx:
+            pairs_seen += engine.epoch(src, self._epoch_set(new_idx, old_idx))
+            done += 1
+            tr_loss, tr_p = engine.evaluate(src, tr_eval)
+            va_loss, va_p = engine.evaluate(src, va_eval) if has_val else (tr_loss, tr_p)
+            if has_val:
                 self._adapt_l2(float(np.mean(tr_loss)), float(np.mean(va_loss)))
+            evals = (tr_loss, tr_p, va_loss, va_p)
+            if c.patience > 0:
+                v = float(np.mean(va_loss))
+                if v < best:
+                    best, bad, best_evals, best_snap = v, 0, evals, engine.snapshot()
+                else:
+                    bad += 1
+                    if bad >= c.patience:
+                        break
+        if best_snap is not None and best_evals is not evals:
+            engine.restore(best_snap)
+            evals = best_evals
+        engine.finish()
         train_seconds = time.perf_counter() - start
         self.ensemble.mark_changed()
-        # final diagnostics (training set capped; validation set whole)
-        tr_eval = self._cap(train_idx)
-        tr_loss, tr_p = self._evaluate(src, tr_eval)
-        va_loss, va_p = self._evaluate(src, val_idx)
+        self.trained_keys.update(data.pair_keys[i] for i in train_idx)
+        if evals is None:  # no epoch ran: diagnostics of the model as it is
+            tr_loss, tr_p = engine.evaluate(src, tr_eval)
+            va_loss, va_p = engine.evaluate(src, va_eval) if has_val else (tr_loss, tr_p)
+        else:
+            tr_loss, tr_p, va_loss, va_p = evals
         mu = np.asarray(data.mu, np.float64)
-        mu_tr, mu_va = mu[tr_eval], mu[val_idx]
+        mu_tr, mu_va = mu[tr_eval], mu[va_eval]
         eps = c.misclick_eps
         va_mean = va_p.mean(0) if va_p.size else np.zeros(0)
         bins, ece = calibration((1 - eps) * va_mean + eps / 2, mu_va, c.calibration_bins)
@@ -370,8 +435,8 @@ class RewardTrainer:
                 *self._sample_steps(src, np.arange(len(data)), c.norm_max_steps))
         return TrainStats(
             n_train=n_tr,
-            n_val=len(val_idx) if val_idx is not train_idx else 0,
-            epochs=epochs,
+            n_val=len(val_idx) if has_val else 0,
+            epochs=done,
             l2=self.l2,
             member_train_loss=[float(x) for x in tr_loss],
             member_val_loss=[float(x) for x in va_loss],
@@ -385,3 +450,101 @@ class RewardTrainer:
             pairs_per_s=pairs_seen / train_seconds if train_seconds > 0 else float("nan"),
             seconds=train_seconds,
         )
+
+
+class _Engine(Protocol):
+    """How the members are trained: one by one or as one stacked model."""
+
+    def epoch(self, src: _PairSource, idx: np.ndarray) -> int: ...
+    def evaluate(self, src: _PairSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def snapshot(self) -> Any: ...
+    def restore(self, snap: Any) -> None: ...
+    def finish(self) -> None: ...
+
+
+def _bootstraps(t: RewardTrainer, idx: np.ndarray) -> list[np.ndarray]:
+    """Each member's resample of ``idx`` for one epoch (bootstrap, or a permutation)."""
+    return [t.rng.choice(idx, size=len(idx), replace=True) if t.config.bootstrap
+            else t.rng.permutation(idx) for _ in t.optimizers]
+
+
+class _PerMemberPath:
+    """K separate optimiser loops (any member type)."""
+
+    def __init__(self, t: RewardTrainer) -> None:
+        self.t = t
+
+    def epoch(self, src: _PairSource, idx: np.ndarray) -> int:
+        t, bs = self.t, self.t.config.batch_size
+        per_forward = t._pairs_per_forward(src, bs)
+        seen = 0
+        for m, member_idx in enumerate(_bootstraps(t, idx)):
+            chunks = [member_idx[i : i + bs] for i in range(0, len(member_idx), bs)]
+            for obs, acts, mu_b in src.batches(chunks):
+                if t.stop.is_set():
+                    raise TrainingCancelled("reward training cancelled")
+                t._step(m, obs, acts, mu_b, per_forward)
+                seen += len(mu_b)
+        return seen
+
+    def evaluate(self, src: _PairSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.t._evaluate(src, idx)
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy(self.t.ensemble.members.state_dict())
+
+    def restore(self, snap: Any) -> None:
+        self.t.ensemble.members.load_state_dict(snap)
+
+    def finish(self) -> None:
+        pass
+
+
+class _BatchedPath:
+    """The K MLP members as one stacked model (:class:`~prefrl.reward.batched.BatchedEngine`)."""
+
+    def __init__(self, t: RewardTrainer) -> None:
+        self.t = t
+        self.engine = BatchedEngine(list(t.ensemble.members), t.optimizers, t.config.lr)
+        self.cuda = t.ensemble.device.type == "cuda"
+
+    def epoch(self, src: _PairSource, idx: np.ndarray) -> int:
+        t, c = self.t, self.t.config
+        k, bs = len(t.optimizers), c.batch_size
+        per_forward = max(1, t._pairs_per_forward(src, k * bs) // k)
+        boots = np.stack(_bootstraps(t, idx))  # (K, n)
+        chunks = [boots[:, i : i + bs].reshape(-1) for i in range(0, boots.shape[1], bs)]
+        for obs, acts, mu_b in src.batches(chunks):
+            if t.stop.is_set():
+                raise TrainingCancelled("reward training cancelled")
+            self.engine.step(obs, acts, mu_b, l2=t.l2, eps=c.misclick_eps,
+                             max_grad_norm=c.max_grad_norm, per_forward=per_forward,
+                             autocast=self.cuda)
+        return boots.size
+
+    def evaluate(self, src: _PairSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = self.t
+        k = len(t.optimizers)
+        if len(idx) == 0:
+            return np.full(k, np.nan), np.zeros((k, 0))
+        rl, rr, mus = [], [], []
+        for obs, acts, mu in src.batches(t._chunks(src, idx, max(1, 512 // k))):
+            b = len(mu)
+            r = self.engine.clip_returns(obs, acts, self.cuda)
+            rl.append(r[:, :b])
+            rr.append(r[:, b:])
+            mus.append(mu)
+        ret_l, ret_r = torch.cat(rl, 1), torch.cat(rr, 1)
+        mu_all = torch.cat(mus).to(ret_l.device).expand(k, -1)
+        losses = misclick_bt_loss(ret_l, ret_r, mu_all, t.config.misclick_eps,
+                                  reduction="none").mean(1)
+        return losses.cpu().numpy().astype(np.float64), torch.sigmoid(ret_r - ret_l).cpu().numpy()
+
+    def snapshot(self) -> Any:
+        return self.engine.snapshot()
+
+    def restore(self, snap: Any) -> None:
+        self.engine.restore(snap)
+
+    def finish(self) -> None:
+        self.engine.finish()
