@@ -57,6 +57,8 @@ class RunResult:
     wall_s: float
     reward_train_s: float
     reward_infer_s: float
+    timers: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Seconds per part of the preference side (``PreferenceLearner.timers``, ``record_s``)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict."""
@@ -177,6 +179,7 @@ class _Run:
             self.learner.load_state_dict(torch.load(ckpt / "learner.pt", weights_only=True))
             self.learner.buffer.load_state_dict(load_npz(ckpt / "buffer.npz"))
         self.reward_env.reward_seconds = float(self.state.get("reward_infer_s", 0.0))
+        self.reward_env.record_seconds = float(self.state.get("record_s", 0.0))
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         tmp = self.rd.begin_checkpoint()
@@ -191,7 +194,8 @@ class _Run:
             torch.save(self.learner.state_dict(), tmp / "learner.pt")
             save_npz(tmp / "buffer.npz", self.learner.buffer.state_dict())
         state = dict(state, num_timesteps=int(self.model.num_timesteps),
-                     reward_infer_s=self.reward_env.reward_seconds, time=time.time())
+                     reward_infer_s=self.reward_env.reward_seconds,
+                     record_s=self.reward_env.record_seconds, time=time.time())
         (tmp / "state.json").write_text(json.dumps(state))
         self.rd.commit_checkpoint(tmp)
 
@@ -199,6 +203,7 @@ class _Run:
         """Labels on random-policy clips before RL starts (skipped when already done)."""
         if self.learner is None or self.rc.pretrain_frac <= 0 or self.state:
             return
+        t0 = time.perf_counter()
         env = make_env(self.rc.preset, seed=self.cfg.seed + 10_000)
         per_ep = max(4, self.rc.preset.horizon // self.rc.preset.clip_len // 2)
         clips = collect_clips(env, self.rc.pretrain_clips, self.rc.preset.clip_len,
@@ -207,6 +212,7 @@ class _Run:
                               obs_transform=reward_observation_fn(self.rc.preset),
                               episode_steps=2000)
         env.close()
+        self.learner.timers["pretrain_collect_s"] += time.perf_counter() - t0
         self.pretrain_metrics = self.learner.pretrain(clips)
 
     def run(self) -> RunResult:
@@ -254,6 +260,8 @@ class _Run:
             corr_pearson=m.get("reward/corr_pearson"), wall_s=cb.wall_s(),
             reward_train_s=float(self.state.get("reward_train_s", 0.0)),
             reward_infer_s=self.reward_env.reward_seconds,
+            timers={"record_s": self.reward_env.record_seconds,
+                    **({} if self.learner is None else self.learner.timers)},
         )
         self.rd.write_json(self.rd.result_path,
                            {**res.as_dict(), "provenance": provenance(self.command)})

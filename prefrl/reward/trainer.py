@@ -93,9 +93,10 @@ class TrainerConfig:
     training batches are split into micro-batches whose gradients add up to the batch's, so a
     batch of 64 Atari pairs (3,200 frames) never holds all its activations at once."""
 
-    batched: bool = True
+    batched: bool | None = None
     """Train same-shaped MLP members as one stacked model (one batched step for all K; same
-    gradients as K separate steps). Other members (CNNs, dropout) train one by one."""
+    gradients as K separate steps). Other members (CNNs, dropout) train one by one. None: on
+    CUDA only (on the CPU the stacked matmuls measured no faster, see results/overhead)."""
     patience: int = 0
     """Early stopping: stop after this many epochs without a lower validation loss and go
     back to the best epoch's weights; ``epochs`` is then a maximum. 0: always all epochs."""
@@ -111,7 +112,7 @@ class TrainerConfig:
     @classmethod
     def fast(cls, **overrides: Any) -> TrainerConfig:
         """The cheap schedule runs use by default: early stopping, replay, small train eval."""
-        settings: dict[str, Any] = {"patience": 3, "replay": 4.0, "epoch_eval_pairs": 256}
+        settings: dict[str, Any] = {"patience": 3, "replay": 4.0, "epoch_eval_pairs": 128}
         return cls(**{**settings, **overrides})
 
     def __post_init__(self) -> None:
@@ -371,12 +372,20 @@ class RewardTrainer:
         return np.concatenate([new, pick])
 
     def _engine(self) -> _Engine:
-        if self.config.batched and can_stack(list(self.ensemble.members)):
+        batched = self.config.batched
+        if batched is None:
+            batched = self.ensemble.device.type == "cuda"
+        if batched and can_stack(list(self.ensemble.members)):
             return _BatchedPath(self)
         return _PerMemberPath(self)
 
-    def train(self, data: PreferenceData, epochs: int | None = None) -> TrainStats:
-        """Train every member for up to ``epochs`` passes over its bootstrap resample."""
+    def train(self, data: PreferenceData, epochs: int | None = None, *,
+              normalise: bool = True) -> TrainStats:
+        """Train every member for up to ``epochs`` passes over its bootstrap resample.
+
+        ``normalise=False`` leaves the output normalisation to the caller (the learner fits
+        it on recent pool clips, which would overwrite the trainer's).
+        """
         c = self.config
         epochs = c.epochs if epochs is None else epochs
         start = time.perf_counter()
@@ -430,7 +439,7 @@ class RewardTrainer:
         va_mean = va_p.mean(0) if va_p.size else np.zeros(0)
         bins, ece = calibration((1 - eps) * va_mean + eps / 2, mu_va, c.calibration_bins)
         # normalise outputs over (a sample of) the steps of the labelled clips
-        if len(data) > 0:
+        if len(data) > 0 and normalise:
             self.ensemble.fit_normalisation(
                 *self._sample_steps(src, np.arange(len(data)), c.norm_max_steps))
         return TrainStats(
