@@ -78,6 +78,10 @@ class TrainConfig:
     """inline: train the reward model between rollouts (bit-reproducible); background: in a
     thread on a copy while RL goes on, off the critical path. Default: the preset's (background
     for Atari, inline otherwise)."""
+    reward_schedule: Literal["fast", "full"] = "fast"
+    """fast: each reward update trains on the new labels plus a replayed share of the old,
+    stopping when validation loss stops falling; full: every label for every epoch (the fixed
+    schedule before issue 14)."""
     pool_mb: int = 1024
     """Memory cap of the pool of candidate clips, in MiB (oldest clips are evicted)."""
     checkpoint_every: int | None = None

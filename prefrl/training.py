@@ -31,6 +31,7 @@ from prefrl.config import ResolvedConfig, TrainConfig, load_run_config
 from prefrl.envs import EnvPreset, make_env
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.memory import tame_allocator
+from prefrl.reward.trainer import TrainerConfig
 from prefrl.rollouts import collect_clips
 from prefrl.rundir import MetricsLog, RunDir, load_npz, save_npz
 from prefrl.sb3.callback import PreferenceCallback
@@ -134,6 +135,7 @@ class _Run:
                 ensemble_size=rc.ensemble_size, net_kwargs=dict(rc.preset.reward_model),
                 pretrain_epochs=rc.pretrain_epochs, update_epochs=rc.update_epochs,
                 pool_max_bytes=cfg.pool_mb << 20, background=bool(rc.background_reward),
+                trainer=TrainerConfig.fast() if cfg.reward_schedule == "fast" else TrainerConfig(),
             )
             self.learner = PreferenceLearner.create(
                 venv.observation_space, venv.action_space, lc, self.rd.store_path,
