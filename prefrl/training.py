@@ -58,6 +58,8 @@ class RunResult:
     wall_s: float
     reward_train_s: float
     reward_infer_s: float
+    cpu_s: float = 0.0
+    """CPU seconds of the process, every thread (on a busy machine steadier than wall_s)."""
     timers: dict[str, float] = dataclasses.field(default_factory=dict)
     """Seconds per part of the preference side (``PreferenceLearner.timers``, ``record_s``)."""
 
@@ -262,6 +264,7 @@ class _Run:
             corr_pearson=m.get("reward/corr_pearson"), wall_s=cb.wall_s(),
             reward_train_s=float(self.state.get("reward_train_s", 0.0)),
             reward_infer_s=self.reward_env.reward_seconds,
+            cpu_s=time.process_time(),
             timers={"record_s": self.reward_env.record_seconds,
                     **({} if self.learner is None else self.learner.timers)},
         )

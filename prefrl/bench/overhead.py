@@ -19,7 +19,8 @@ learned run's wall time in each component:
 ``--as-part-of N`` makes a short run the first ``--steps`` of an N-step run: its labels are
 what that run's schedule asks by then, and it updates as often as that run (N / 40 steps).
 Wall times on a shared machine carry the load of other work; compare shares, and learned and
-true runs that ran side by side.
+true runs that ran side by side. ``CPU ratio`` is the ratio of the processes' CPU seconds (all
+threads), steadier under load; background training shows there as CPU, not as waiting.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def summarise(env: str, variant: str, learned: dict[str, Any], true: dict[str, A
     row: dict[str, Any] = {
         "env": env, "variant": variant, "steps": learned["steps"], "labels": learned["labels"],
         "wall_learned_s": wall_l, "wall_true_s": wall_t, "ratio": wall_l / wall_t,
+        "cpu_learned_s": learned.get("cpu_s"), "cpu_true_s": true.get("cpu_s"),
+        "cpu_ratio": (learned["cpu_s"] / true["cpu_s"]) if true.get("cpu_s") else None,
         "reward_val_acc": learned.get("reward_val_acc"),
         "true_return_learned": learned.get("true_return"),
         "true_return_true": true.get("true_return"),
@@ -91,9 +94,9 @@ def summarise(env: str, variant: str, learned: dict[str, Any], true: dict[str, A
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The per-cell table."""
-    head = ("| env | variant | steps | labels | learned / true wall | pretrain | reward wait "
-            "(fit) | query | inference | recording | other | val acc |")
-    lines = [head, "|" + " --- |" * 12]
+    head = ("| env | variant | steps | labels | learned / true wall | CPU ratio | pretrain | "
+            "reward wait (fit) | query | inference | recording | other | val acc |")
+    lines = [head, "|" + " --- |" * 13]
     for r in rows:
         s, sh = r["seconds"], r["share"]
 
@@ -103,6 +106,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['env']} | {r['variant']} | {r['steps']} | {r['labels']} | "
             f"{r['wall_learned_s']:.0f} s / {r['wall_true_s']:.0f} s = {r['ratio']:.2f}x | "
+            f"{'' if r['cpu_ratio'] is None else format(r['cpu_ratio'], '.2f') + 'x'} | "
             f"{cell('pretrain')} | {cell('reward_wait')} ({s['fit']:.1f} s) | {cell('query')} | "
             f"{cell('inference')} | {cell('recording')} | {cell('other')} | "
             f"{'' if acc is None else f'{acc:.3f}'} |")

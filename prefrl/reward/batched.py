@@ -118,7 +118,7 @@ class StackedMLP:
         return x.squeeze(-1)
 
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
-        """Clip each member's gradient to ``max_norm`` on its own (as clip_grad_norm_ per member)."""
+        """Clip each member's gradient to ``max_norm`` on its own (clip_grad_norm_ per member)."""
         grads = [p.grad for p in self.parameters() if p.grad is not None]
         if not grads:
             return torch.zeros(self.k)
@@ -188,8 +188,11 @@ class BatchedEngine:
 
     def step(self, obs: torch.Tensor, acts: torch.Tensor, mu: torch.Tensor, *, l2: float,
              eps: float, max_grad_norm: float, per_forward: int, autocast: bool) -> None:
-        """One optimiser step of every member; ``obs`` is ``(2Kb, T, ...)`` as
-        :meth:`_PairSource.get` returns it for K member batches of b pairs laid end to end."""
+        """One optimiser step of every member.
+
+        ``obs`` is ``(2Kb, T, ...)`` as the trainer's pair source returns it for K member
+        batches of b pairs laid end to end.
+        """
         from prefrl.reward.loss import misclick_bt_loss
 
         k = self.model.k
