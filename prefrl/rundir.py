@@ -42,6 +42,9 @@ METRIC_COLUMNS = [
     "reward_val_acc", "reward_train_acc", "reward_val_loss", "reward_l2", "corr_pearson",
     "corr_spearman", "fps", "reward_infer_s", "reward_train_s", "rss_mb", "reward_data_mb",
     "pool_mb",
+    # time per part of the preference side (PreferenceLearner.timers, recording into the pool)
+    "record_s", "reward_epochs", "query_score_s", "query_store_s", "label_sync_s",
+    "reward_fit_s", "reward_norm_s", "reward_agreement_s", "pretrain_collect_s", "pretrain_s",
 ]
 
 
