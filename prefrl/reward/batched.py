@@ -21,29 +21,31 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from prefrl.reward.nets import MLPRewardNet, RewardNet
+from prefrl.reward.nets import MLPRewardNet
 
 
-def can_stack(members: Sequence[RewardNet]) -> bool:
+def can_stack(members: Sequence[nn.Module]) -> bool:
     """Whether ``members`` are MLPs of one configuration without dropout."""
     if not members or not all(isinstance(m, MLPRewardNet) for m in members):
         return False
-    first = members[0].config()
-    return first.get("dropout", 0.0) == 0.0 and all(m.config() == first for m in members)
+    configs = [m.config() for m in members if isinstance(m, MLPRewardNet)]
+    return configs[0].get("dropout", 0.0) == 0.0 and all(c == configs[0] for c in configs)
 
 
 def _linears(m: nn.Module) -> list[nn.Linear]:
-    return [layer for layer in m.body if isinstance(layer, nn.Linear)]  # type: ignore[attr-defined]
+    body: Any = m.body
+    return [layer for layer in body if isinstance(layer, nn.Linear)]
 
 
 class StackedMLP:
     """Stacked copy of K MLP members; see the module docstring."""
 
-    def __init__(self, members: Sequence[RewardNet]) -> None:
+    def __init__(self, members: Sequence[nn.Module]) -> None:
         if not can_stack(members):
             raise ValueError("StackedMLP needs MLP members of one configuration, no dropout")
         self.members = list(members)
@@ -179,7 +181,7 @@ def unstack_adam(stacked: torch.optim.Adam, per_member: Sequence[torch.optim.Ada
 class BatchedEngine:
     """Trains a stacked copy of the members, one batched step for all K (see RewardTrainer)."""
 
-    def __init__(self, members: Sequence[RewardNet], optimizers: Sequence[torch.optim.Adam],
+    def __init__(self, members: Sequence[nn.Module], optimizers: Sequence[torch.optim.Adam],
                  lr: float) -> None:
         self.model = StackedMLP(members)
         self.optimizers = list(optimizers)
