@@ -9,8 +9,8 @@ import torch
 
 from prefrl.reward import RewardEnsemble, RewardTrainer, TrainerConfig
 from prefrl.reward.batched import StackedMLP, can_stack
+from prefrl.reward.engines import PairSource
 from prefrl.reward.loss import misclick_bt_loss
-from prefrl.reward.trainer import _PairSource
 from tests.test_ensemble import ACT, OBS, toy_dataset
 
 
@@ -94,7 +94,7 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(batched):
     stats = tr.train(data)
     assert 3 < stats.epochs < 200
     # the reported validation loss is the best epoch's, and the weights are that epoch's
-    src = _PairSource(data, ens.device, 1 << 30)
+    src = PairSource(data, ens.device, 1 << 30)
     src_loss = tr._engine().evaluate(src, tr.split(data)[1])[0]
     assert abs(float(np.mean(src_loss)) - stats.val_loss) < 1e-4
 

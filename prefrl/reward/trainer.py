@@ -17,21 +17,25 @@ training loss; finally each member's output is normalised. :meth:`RewardTrainer.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from prefrl.reward.batched import BatchedEngine, can_stack
-from prefrl.reward.ensemble import RewardEnsemble, as_tensor
+from prefrl.reward.batched import can_stack
+from prefrl.reward.engines import (
+    BatchedPath,
+    Engine,
+    PairSource,
+    PerMemberPath,
+    TrainingCancelled,
+)
+from prefrl.reward.ensemble import RewardEnsemble
 from prefrl.reward.loss import misclick_bt_loss
 from prefrl.reward.metrics import CalibrationBin, calibration, preference_accuracy
 
@@ -170,49 +174,6 @@ class TrainStats:
         return asdict(self)
 
 
-class TrainingCancelled(Exception):
-    """:meth:`RewardTrainer.train` stopped early because ``trainer.stop`` was set."""
-
-
-class _PairSource:
-    """Labelled pairs as device tensors: all resident when small, else fetched per batch."""
-
-    def __init__(self, data: PreferenceData, device: torch.device, resident_bytes: int) -> None:
-        self.data, self.device = data, device
-        self.mu = torch.as_tensor(np.asarray(data.mu, np.float32), device=device)
-        dense = data.dense_nbytes()
-        first = data.pairs(np.zeros(1, np.int64)) if len(data) else ()
-        self.pair_float_bytes = 4 * sum(a.size for a in first)  # one pair as float32
-        self.pair_bytes = sum(a.nbytes for a in first)
-        self.steps_per_pair = 2 * first[0].shape[1] if first else 0
-        self.resident = ([as_tensor(a, device) for a in data.pairs(None)]
-                         if dense <= resident_bytes else None)
-
-    def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``obs (2b, T, ...)``, ``acts (2b, T, ...)`` (left clips, then right) and ``mu (b,)``."""
-        j = torch.as_tensor(idx, device=self.device)
-        if self.resident is not None:
-            lo, la, ro, ra = (a[j] for a in self.resident)
-        else:
-            lo, la, ro, ra = (as_tensor(a, self.device) for a in self.data.pairs(idx))
-        return torch.cat([lo, ro]), torch.cat([la, ra]), self.mu[j]
-
-    def batches(
-        self, chunks: list[np.ndarray]
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """:meth:`get` of each chunk; when not resident the next one is prepared meanwhile."""
-        if self.resident is not None or len(chunks) < 2:
-            yield from (self.get(c) for c in chunks)
-            return
-        with ThreadPoolExecutor(1, thread_name_prefix="prefrl-batch") as pool:
-            ahead = pool.submit(self.get, chunks[0])
-            for nxt in chunks[1:]:
-                cur = ahead.result()
-                ahead = pool.submit(self.get, nxt)
-                yield cur
-            yield ahead.result()
-
-
 class RewardTrainer:
     """Owns the optimisers and the adaptive L2 coefficient of one ensemble."""
 
@@ -261,7 +222,7 @@ class RewardTrainer:
     def _member_returns(
         self, obs: torch.Tensor, acts: torch.Tensor, member: int | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns of the left and right clips of a :meth:`_PairSource.get` batch."""
+        """Returns of the left and right clips of a :meth:`PairSource.get` batch."""
         b = len(obs) // 2
         dev = self.ensemble.device
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
@@ -275,11 +236,11 @@ class RewardTrainer:
             return setting
         return (1 << 30) if self.ensemble.device.type == "cuda" else (64 << 20)
 
-    def _pairs_per_forward(self, src: _PairSource, limit: int) -> int:
+    def _pairs_per_forward(self, src: PairSource, limit: int) -> int:
         cap = self._device_bytes(self.config.forward_max_bytes)
         return max(1, min(limit, int(cap // max(src.pair_float_bytes, 1))))
 
-    def _chunks(self, src: _PairSource, idx: np.ndarray, limit: int) -> list[np.ndarray]:
+    def _chunks(self, src: PairSource, idx: np.ndarray, limit: int) -> list[np.ndarray]:
         step = self._pairs_per_forward(src, limit)
         return [idx[i : i + step] for i in range(0, len(idx), step)]
 
@@ -306,7 +267,7 @@ class RewardTrainer:
         opt.step()
 
     @torch.no_grad()
-    def _evaluate(self, src: _PairSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _evaluate(self, src: PairSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-member loss ``(K,)`` and P(right) ``(K, n)`` on ``idx``."""
         self.ensemble.eval()
         k = self.ensemble.n_members
@@ -326,7 +287,7 @@ class RewardTrainer:
         return np.array(losses), torch.sigmoid(ret_r - ret_l).cpu().numpy()
 
     def _sample_steps(
-        self, src: _PairSource, idx: np.ndarray, max_steps: int
+        self, src: PairSource, idx: np.ndarray, max_steps: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """At most ``max_steps`` single steps ``(obs, acts)`` from both clips of pairs ``idx``.
 
@@ -371,13 +332,13 @@ class RewardTrainer:
         pick = old if n >= len(old) else self.rng.choice(old, n, replace=False)
         return np.concatenate([new, pick])
 
-    def _engine(self) -> _Engine:
+    def _engine(self) -> Engine:
         batched = self.config.batched
         if batched is None:
             batched = self.ensemble.device.type == "cuda"
         if batched and can_stack(list(self.ensemble.members)):
-            return _BatchedPath(self)
-        return _PerMemberPath(self)
+            return BatchedPath(self)
+        return PerMemberPath(self)
 
     def train(self, data: PreferenceData, epochs: int | None = None, *,
               normalise: bool = True) -> TrainStats:
@@ -391,7 +352,7 @@ class RewardTrainer:
         start = time.perf_counter()
         train_idx, val_idx = self.split(data)
         has_val = val_idx is not train_idx
-        src = _PairSource(data, self.ensemble.device, self._device_bytes(c.device_data_bytes))
+        src = PairSource(data, self.ensemble.device, self._device_bytes(c.device_data_bytes))
         if not self.ensemble.input_stats_set() and len(train_idx) > 0:
             self.ensemble.set_input_stats(*self._sample_steps(src, train_idx, 200_000))
         n_tr = len(train_idx)
@@ -461,99 +422,5 @@ class RewardTrainer:
         )
 
 
-class _Engine(Protocol):
-    """How the members are trained: one by one or as one stacked model."""
-
-    def epoch(self, src: _PairSource, idx: np.ndarray) -> int: ...
-    def evaluate(self, src: _PairSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-    def snapshot(self) -> Any: ...
-    def restore(self, snap: Any) -> None: ...
-    def finish(self) -> None: ...
-
-
-def _bootstraps(t: RewardTrainer, idx: np.ndarray) -> list[np.ndarray]:
-    """Each member's resample of ``idx`` for one epoch (bootstrap, or a permutation)."""
-    return [t.rng.choice(idx, size=len(idx), replace=True) if t.config.bootstrap
-            else t.rng.permutation(idx) for _ in t.optimizers]
-
-
-class _PerMemberPath:
-    """K separate optimiser loops (any member type)."""
-
-    def __init__(self, t: RewardTrainer) -> None:
-        self.t = t
-
-    def epoch(self, src: _PairSource, idx: np.ndarray) -> int:
-        t, bs = self.t, self.t.config.batch_size
-        per_forward = t._pairs_per_forward(src, bs)
-        seen = 0
-        for m, member_idx in enumerate(_bootstraps(t, idx)):
-            chunks = [member_idx[i : i + bs] for i in range(0, len(member_idx), bs)]
-            for obs, acts, mu_b in src.batches(chunks):
-                if t.stop.is_set():
-                    raise TrainingCancelled("reward training cancelled")
-                t._step(m, obs, acts, mu_b, per_forward)
-                seen += len(mu_b)
-        return seen
-
-    def evaluate(self, src: _PairSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.t._evaluate(src, idx)
-
-    def snapshot(self) -> Any:
-        return copy.deepcopy(self.t.ensemble.members.state_dict())
-
-    def restore(self, snap: Any) -> None:
-        self.t.ensemble.members.load_state_dict(snap)
-
-    def finish(self) -> None:
-        pass
-
-
-class _BatchedPath:
-    """The K MLP members as one stacked model (:class:`~prefrl.reward.batched.BatchedEngine`)."""
-
-    def __init__(self, t: RewardTrainer) -> None:
-        self.t = t
-        self.engine = BatchedEngine(list(t.ensemble.members), t.optimizers, t.config.lr)
-        self.cuda = t.ensemble.device.type == "cuda"
-
-    def epoch(self, src: _PairSource, idx: np.ndarray) -> int:
-        t, c = self.t, self.t.config
-        k, bs = len(t.optimizers), c.batch_size
-        per_forward = max(1, t._pairs_per_forward(src, k * bs) // k)
-        boots = np.stack(_bootstraps(t, idx))  # (K, n)
-        chunks = [boots[:, i : i + bs].reshape(-1) for i in range(0, boots.shape[1], bs)]
-        for obs, acts, mu_b in src.batches(chunks):
-            if t.stop.is_set():
-                raise TrainingCancelled("reward training cancelled")
-            self.engine.step(obs, acts, mu_b, l2=t.l2, eps=c.misclick_eps,
-                             max_grad_norm=c.max_grad_norm, per_forward=per_forward,
-                             autocast=self.cuda)
-        return boots.size
-
-    def evaluate(self, src: _PairSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t = self.t
-        k = len(t.optimizers)
-        if len(idx) == 0:
-            return np.full(k, np.nan), np.zeros((k, 0))
-        rl, rr, mus = [], [], []
-        for obs, acts, mu in src.batches(t._chunks(src, idx, max(1, 512 // k))):
-            b = len(mu)
-            r = self.engine.clip_returns(obs, acts, self.cuda)
-            rl.append(r[:, :b])
-            rr.append(r[:, b:])
-            mus.append(mu)
-        ret_l, ret_r = torch.cat(rl, 1), torch.cat(rr, 1)
-        mu_all = torch.cat(mus).to(ret_l.device).expand(k, -1)
-        losses = misclick_bt_loss(ret_l, ret_r, mu_all, t.config.misclick_eps,
-                                  reduction="none").mean(1)
-        return losses.cpu().numpy().astype(np.float64), torch.sigmoid(ret_r - ret_l).cpu().numpy()
-
-    def snapshot(self) -> Any:
-        return self.engine.snapshot()
-
-    def restore(self, snap: Any) -> None:
-        self.engine.restore(snap)
-
-    def finish(self) -> None:
-        self.engine.finish()
+__all__ = ["PreferenceData", "RewardTrainer", "TrainStats", "TrainerConfig", "TrainingCancelled",
+           "is_validation"]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from prefrl.reward import RewardEnsemble, RewardTrainer, TrainerConfig
-from prefrl.reward.trainer import _BatchedPath, _PairSource, _PerMemberPath
+from prefrl.reward.engines import BatchedPath, PairSource, PerMemberPath
 from prefrl.store import PreferenceDataset
 
 torch.set_num_threads(1)
@@ -27,9 +27,9 @@ data = PreferenceDataset(lo, la, ro, ra, mu, keys, keys, keys, np.arange(n))
 ens = RewardEnsemble.from_spaces(gym.spaces.Box(-1, 1, (D,)), gym.spaces.Box(-1, 1, (A,)),
                                  seed=0, device="cpu")
 tr = RewardTrainer(ens, TrainerConfig(), rng=rng)
-src = _PairSource(data, ens.device, 1 << 30)
+src = PairSource(data, ens.device, 1 << 30)
 idx = np.arange(n)
-for name, cls in [("loops", _PerMemberPath), ("stacked", _BatchedPath)] * 2:
+for name, cls in [("loops", PerMemberPath), ("stacked", BatchedPath)] * 2:
     e = cls(tr)
     t0 = time.process_time()
     for _ in range(5):
