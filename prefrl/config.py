@@ -83,6 +83,10 @@ class TrainConfig:
     from the schedule and ask them about the agent's newest clips; none, only warn."""
     reward_pessimism: float = 0.0
     """K: the agent gets mean - K * std of the ensemble members' rewards (0: off)."""
+    reward_schedule: Literal["fast", "full"] = "full"
+    """fast: each reward update trains on the new labels plus a replayed share of the old,
+    stopping when validation loss stops falling; full: every label for every epoch (the fixed
+    schedule before issue 14, the default until the fast one is checked on RL runs)."""
     pool_mb: int = 1024
     """Memory cap of the pool of candidate clips, in MiB (oldest clips are evicted)."""
     checkpoint_every: int | None = None

@@ -47,6 +47,12 @@ from prefrl.types import Clip
 
 _Result = tuple[dict[str, float], TrainStats | None, int]  # metrics, stats, labels trained on
 
+TIMERS = ("query_score_s", "query_store_s", "label_sync_s", "reward_fit_s", "reward_norm_s",
+          "reward_agreement_s", "pretrain_collect_s", "pretrain_s")
+"""Timed parts: choosing pairs (pool sampling, scoring); storing queries and the teacher's
+answers; syncing the labelled pairs from the store; trainer.train; output normalisation on
+pool clips; learned/true agreement; collecting random-policy clips; the whole pre-training."""
+
 
 @dataclass
 class LearnerConfig:
@@ -102,6 +108,9 @@ class PreferenceLearner:
         self.last_stats: TrainStats | None = None
         self.n_updates = 0
         self.trained_on = -1  # label count at the last update
+        self.timers: dict[str, float] = dict.fromkeys(TIMERS, 0.0)
+        """Seconds per part of the preference side (see :data:`TIMERS`); with background
+        training the training parts ran in the thread, off RL's critical path."""
 
     @classmethod
     def create(
@@ -144,10 +153,13 @@ class PreferenceLearner:
         due = self.schedule.due(env_step, self.store.n_queries()) if n is None else n
         if due <= 0 or len(self.buffer) < 2:
             return 0
+        t0 = time.perf_counter()
         chosen = self.selector.choose(
             self.buffer if source is None else source, due, self.ensemble, self.rng,
             exclude_keys=self.store.asked_keys(),
         )
+        t1 = time.perf_counter()
+        self.timers["query_score_s"] += t1 - t0
         if chosen:
             hashes = [c.hash for p, _ in chosen for c in (p.left, p.right)]
             self.buffer.update_scores(hashes, [s for _, s in chosen for _ in (0, 1)])
@@ -155,6 +167,7 @@ class PreferenceLearner:
             qid = self.store.add_query(pair, self.selector.name, score, env_step)
             if self.oracle is not None:
                 self.store.add_label(self.oracle.label(pair, query_id=qid))
+        self.timers["query_store_s"] += time.perf_counter() - t1
         return len(chosen)
 
     # ------------------------------------------------------------------ training
@@ -229,19 +242,28 @@ class PreferenceLearner:
 
     def _train(self, recent: list[Clip], corr: list[Clip], epochs: int | None) -> _Result:
         """Sync the labelled pairs and train ``trainer.ensemble`` (may run in a thread)."""
-        data = self.data
+        data, tm, t0 = self.data, self.timers, time.perf_counter()
         data.sync(self.store)  # decodes only clips labelled since the last update
         out: dict[str, float] = {"labels": float(self.store.n_labels()),
                                  "reward/data_mb": data.clips.nbytes / 2**20}
+        t1 = time.perf_counter()
+        tm["label_sync_s"] += t1 - t0
         if len(data) < 2:
             return out, None, len(data)
         ens = self.trainer.ensemble
-        stats = self.trainer.train(data, self.config.update_epochs if epochs is None else epochs)
+        stats = self.trainer.train(data, self.config.update_epochs if epochs is None else epochs,
+                                   normalise=len(recent) < 10)  # else normalised below
+        t2 = time.perf_counter()
+        tm["reward_fit_s"] += t2 - t1
         if len(recent) >= 10:
             ens.fit_normalisation(np.concatenate([c.obs for c in recent]),
                                   np.concatenate([c.acts for c in recent]))
+        t3 = time.perf_counter()
+        tm["reward_norm_s"] += t3 - t2
         out.update(stats.summary())
         out.update(self.agreement(corr, ens))
+        tm["reward_agreement_s"] += time.perf_counter() - t3
+        out["reward/epochs"] = float(stats.epochs)
         return out, stats, len(data)
 
     def _publish(self, result: _Result) -> dict[str, float]:
@@ -273,12 +295,18 @@ class PreferenceLearner:
         for c in clips:
             self.buffer.add_clip(c)
         t0 = time.perf_counter()
-        asked = self.ask(env_step=0)
-        if wait is not None:
-            wait()
-        metrics = self.update(self.config.pretrain_epochs)
+        outer, self.timers = self.timers, dict.fromkeys(TIMERS, 0.0)  # its parts: kept apart
+        try:
+            asked = self.ask(env_step=0)
+            if wait is not None:  # a human oracle: the pre-training answers come first
+                wait()
+            metrics = self.update(self.config.pretrain_epochs)
+        finally:
+            parts, self.timers = self.timers, outer
         metrics["pretrain/asked"] = float(asked)
         metrics["pretrain/seconds"] = time.perf_counter() - t0
+        metrics["pretrain/fit_seconds"] = parts["reward_fit_s"]
+        self.timers["pretrain_s"] += metrics["pretrain/seconds"]
         return metrics
 
     # ------------------------------------------------------------------ checkpoints
@@ -300,6 +328,7 @@ class PreferenceLearner:
             "rng": self.rng.bit_generator.state,
             "n_updates": self.n_updates,
             "trained_on": self.trained_on,
+            "timers": dict(self.timers),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -313,3 +342,4 @@ class PreferenceLearner:
         self.rng.bit_generator.state = state["rng"]
         self.n_updates = int(state["n_updates"])
         self.trained_on = int(state["trained_on"])
+        self.timers.update({k: float(v) for k, v in state.get("timers", {}).items()})

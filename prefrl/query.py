@@ -37,19 +37,37 @@ class PairSource(Protocol):
         ...
 
 
+CACHE_MAX_CLIPS = 200_000
+"""At most this many clips' returns are cached per model version."""
+
+
 def clip_returns(ensemble: RewardEnsemble, clips: Sequence[Clip]) -> np.ndarray:
     """Every member's normalised return of each clip, ``(K, len(clips))``.
 
-    Clips are stacked a chunk at a time (within ``ensemble.max_batch_bytes``), so scoring
-    thousands of pixel clips never builds one huge array.
+    Each distinct clip is scored once per model version: returns are cached in
+    ``ensemble.return_cache`` by clip hash, and the cache is emptied when the model changes
+    (``mark_changed``). Clips are stacked a chunk at a time (within
+    ``ensemble.max_batch_bytes``), so scoring thousands of pixel clips never builds one huge
+    array.
     """
+    k = len(ensemble.members)
     if not clips:
-        return np.zeros((len(ensemble.members), 0), np.float32)
-    step = ensemble.rows_per_batch(clips[0].obs[None], 1024)
-    return np.concatenate([
-        ensemble.clip_returns(np.stack([c.obs for c in clips[i : i + step]]),
-                              np.stack([c.acts for c in clips[i : i + step]]))
-        for i in range(0, len(clips), step)], axis=1)
+        return np.zeros((k, 0), np.float32)
+    cache: dict[str, np.ndarray] = getattr(ensemble, "return_cache", {})  # duck-typed: none
+    todo = list({c.hash: c for c in clips if c.hash not in cache}.values())
+    scored: dict[str, np.ndarray] = {}
+    if todo:
+        step = ensemble.rows_per_batch(todo[0].obs[None], 1024)
+        fresh = np.concatenate([
+            ensemble.clip_returns(np.stack([c.obs for c in todo[i : i + step]]),
+                                  np.stack([c.acts for c in todo[i : i + step]]))
+            for i in range(0, len(todo), step)], axis=1)
+        scored = {c.hash: fresh[:, j] for j, c in enumerate(todo)}
+        if len(cache) + len(todo) > CACHE_MAX_CLIPS:
+            cache.clear()
+        cache.update(scored)
+    return np.stack([scored[c.hash] if c.hash in scored else cache[c.hash] for c in clips],
+                    axis=1).astype(np.float32, copy=False)
 
 
 def member_p_right(ensemble: RewardEnsemble, pairs: Sequence[ClipPair]) -> np.ndarray:

@@ -43,6 +43,9 @@ METRIC_COLUMNS = [
     "corr_spearman", "fps", "reward_infer_s", "reward_train_s", "rss_mb", "reward_data_mb",
     "pool_mb", "hack_ood", "hack_corr", "hack_trend", "hack_trend_learned", "hack_trend_true",
     "hack_alarm",
+    # time per part of the preference side (PreferenceLearner.timers, recording into the pool)
+    "record_s", "reward_epochs", "query_score_s", "query_store_s", "label_sync_s",
+    "reward_fit_s", "reward_norm_s", "reward_agreement_s", "pretrain_collect_s", "pretrain_s",
 ]
 """Metrics-row columns; the ``hack_*`` ones are :data:`prefrl.guard.GUARD_COLUMNS`."""
 

@@ -33,6 +33,7 @@ from prefrl.guard import GuardConfig, HackGuard
 from prefrl.human import finish_run, start_human_run, waiter
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.memory import tame_allocator
+from prefrl.reward.trainer import TrainerConfig
 from prefrl.rollouts import collect_clips
 from prefrl.rundir import MetricsLog, RunDir, load_npz, save_npz
 from prefrl.sb3.callback import PreferenceCallback
@@ -61,6 +62,10 @@ class RunResult:
     reward_infer_s: float
     alarms: list[dict[str, Any]] = field(default_factory=list)
     """Reward-hacking alarms that tripped: ``{step, kind, value, threshold}`` (prefrl.guard)."""
+    cpu_s: float = 0.0
+    """CPU seconds of the process, every thread (on a busy machine steadier than wall_s)."""
+    timers: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Seconds per part of the preference side (``PreferenceLearner.timers``, ``record_s``)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict."""
@@ -155,6 +160,7 @@ class _Run:
                 ensemble_size=rc.ensemble_size, net_kwargs=dict(rc.preset.reward_model),
                 pretrain_epochs=rc.pretrain_epochs, update_epochs=rc.update_epochs,
                 pool_max_bytes=cfg.pool_mb << 20, background=bool(rc.background_reward),
+                trainer=TrainerConfig.fast() if cfg.reward_schedule == "fast" else TrainerConfig(),
             )
             self.learner = PreferenceLearner.create(
                 venv.observation_space, venv.action_space, lc, self.rd.store_path,
@@ -200,6 +206,7 @@ class _Run:
             self.learner.load_state_dict(torch.load(ckpt / "learner.pt", weights_only=True))
             self.learner.buffer.load_state_dict(load_npz(ckpt / "buffer.npz"))
         self.reward_env.reward_seconds = float(self.state.get("reward_infer_s", 0.0))
+        self.reward_env.record_seconds = float(self.state.get("record_s", 0.0))
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         tmp = self.rd.begin_checkpoint()
@@ -214,7 +221,8 @@ class _Run:
             torch.save(self.learner.state_dict(), tmp / "learner.pt")
             save_npz(tmp / "buffer.npz", self.learner.buffer.state_dict())
         state = dict(state, num_timesteps=int(self.model.num_timesteps),
-                     reward_infer_s=self.reward_env.reward_seconds, time=time.time())
+                     reward_infer_s=self.reward_env.reward_seconds,
+                     record_s=self.reward_env.record_seconds, time=time.time())
         (tmp / "state.json").write_text(json.dumps(state))
         self.rd.commit_checkpoint(tmp)
 
@@ -222,6 +230,7 @@ class _Run:
         """Labels on random-policy clips before RL starts (skipped when already done)."""
         if self.learner is None or self.rc.pretrain_frac <= 0 or self.state:
             return
+        t0 = time.perf_counter()
         env = make_env(self.rc.preset, seed=self.cfg.seed + 10_000)
         per_ep = max(4, self.rc.preset.horizon // self.rc.preset.clip_len // 2)
         clips = collect_clips(env, self.rc.pretrain_clips, self.rc.preset.clip_len,
@@ -230,6 +239,7 @@ class _Run:
                               obs_transform=reward_observation_fn(self.rc.preset),
                               episode_steps=2000)
         env.close()
+        self.learner.timers["pretrain_collect_s"] += time.perf_counter() - t0
         self.pretrain_metrics = self.learner.pretrain(clips, wait=self.wait_for_labels)
 
     def run(self) -> RunResult:
@@ -280,6 +290,9 @@ class _Run:
             reward_train_s=float(self.state.get("reward_train_s", 0.0)),
             reward_infer_s=self.reward_env.reward_seconds,
             alarms=[] if cb.guard is None else list(cb.guard.alarms),
+            cpu_s=time.process_time(),
+            timers={"record_s": self.reward_env.record_seconds,
+                    **({} if self.learner is None else self.learner.timers)},
         )
         self.rd.write_json(self.rd.result_path,
                            {**res.as_dict(), "provenance": provenance(self.command)})

@@ -3,6 +3,7 @@ import tempfile
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -122,3 +123,31 @@ def test_learner_never_asks_about_a_pair_twice(batches, seed):
         assert len(keys) == len(set(keys)) == asked == min(sum(batches), 21)
         assert learner.store.n_labels() == asked
         learner.store.close()
+
+
+def test_clip_returns_are_cached_per_model_version(monkeypatch):
+    from prefrl.query import clip_returns
+    from prefrl.reward import RewardEnsemble
+
+    rng = np.random.default_rng(0)
+    obs_space, act_space = gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,))
+    ens = RewardEnsemble.from_spaces(obs_space, act_space, seed=0, device="cpu")
+    clips = [Clip(rng.normal(size=(5, 3)).astype(np.float32),
+                  rng.normal(size=(5, 1)).astype(np.float32),
+                  rng.normal(size=5).astype(np.float32), env_id="x") for _ in range(6)]
+    calls = []
+    real = ens.clip_returns
+    monkeypatch.setattr(ens, "clip_returns", lambda o, a: calls.append(len(o)) or real(o, a))
+    first = clip_returns(ens, clips[:4] + clips[:2])  # duplicates scored once
+    assert calls == [4] and first.shape == (3, 6)
+    again = clip_returns(ens, clips)  # only the two unseen clips are scored
+    assert calls == [4, 2]
+    np.testing.assert_allclose(again[:, :4], first[:, :4])
+    with torch.no_grad():  # a model update invalidates every cached return
+        for p in ens.parameters():
+            p.add_(0.1)
+    ens.mark_changed()
+    after = clip_returns(ens, clips[:4])
+    assert calls == [4, 2, 4] and not np.allclose(after, first[:, :4])
+    np.testing.assert_allclose(after, real(np.stack([c.obs for c in clips[:4]]),
+                                           np.stack([c.acts for c in clips[:4]])), atol=1e-6)

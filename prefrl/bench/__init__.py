@@ -12,6 +12,8 @@ USAGE = """usage: prefrl bench SUITE [OPTIONS]
 
 suites:
   reward    reward-model training throughput and batched inference cost (CPU, and CUDA if present)
+  reward-updates  reward training over a run's label schedule on stored labels: time, held-out acc
+  overhead  learned-reward run beside the true-reward run: wall ratio and time per component
   gui       clip render/encode time and how many clips per second the GUI server prepares
   run SUITE run a grid of training runs, resumably (--help for options); SUITE is one of
             mujoco-paper, atari-paper, smoke, or a suite .json file
@@ -29,6 +31,14 @@ def main(argv: list[str]) -> int:
         from prefrl.bench.reward_bench import main as reward_main
 
         return reward_main(argv[1:])
+    if argv[0] == "reward-updates":
+        from prefrl.bench.reward_updates import main as updates_main
+
+        return updates_main(argv[1:])
+    if argv[0] == "overhead":
+        from prefrl.bench.overhead import main as overhead_main
+
+        return overhead_main(argv[1:])
     if argv[0] == "gui":
         from prefrl.gui.bench import main as gui_bench_main
 

@@ -54,6 +54,11 @@ class RewardEnsemble(nn.Module):
         self.device = torch.device(device) if device is not None else default_device()
         self.to(self.device)
         self._fused: _FusedMLP | None = None
+        self.version = 0
+        """Bumped by :meth:`mark_changed`: which model a cached result belongs to."""
+        self.return_cache: dict[str, np.ndarray] = {}
+        """Normalised returns ``(K,)`` per clip hash under this version (see
+        :func:`prefrl.query.clip_returns`); cleared whenever the model changes."""
         self.fused_max_batch = 16  # above this, torch batching is as fast
         self.max_batch_bytes = 64 << 20
         """Inference runs in chunks of at most this many bytes of float input (pixels: ~600
@@ -65,8 +70,10 @@ class RewardEnsemble(nn.Module):
         return max(1, min(limit, self.max_batch_bytes // row_bytes))
 
     def mark_changed(self) -> None:
-        """Drop cached inference weights (call after any parameter or buffer change)."""
+        """Drop cached inference weights and clip returns (after any parameter or buffer change)."""
         self._fused = None
+        self.version += 1
+        self.return_cache.clear()
 
     def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         """As ``nn.Module.load_state_dict``, also invalidating the inference cache."""

@@ -197,6 +197,9 @@ class PreferenceCallback(BaseCallback):
             "reward_train_s": self.state["reward_train_s"], "rss_mb": rss_mb(),
             "reward_data_mb": m.get("reward/data_mb"),
             "pool_mb": None if self.learner is None else self.learner.buffer.nbytes / 2**20,
+            "record_s": self.reward_env.record_seconds,
+            "reward_epochs": m.get("reward/epochs"),
+            **({} if self.learner is None else dict(self.learner.timers)),
         }
         row.update(self._watch(t))
         self.metrics.append(row)

@@ -113,6 +113,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.learned_returns: deque[float] = deque(maxlen=100)
         self.num_steps = 0  # environment steps through this wrapper (all envs)
         self.reward_seconds = 0.0  # time spent in reward inference
+        self.record_seconds = 0.0  # time spent recording windows and cutting clips into the pool
 
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> np.ndarray:
@@ -149,6 +150,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         else:
             learned = true_r
         self._ep_learned += learned
+        t_rec = time.perf_counter()
         for i, info in enumerate(infos):
             info["true_reward"] = float(true_r[i])
             info["learned_reward"] = float(learned[i])
@@ -160,6 +162,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
                 self._ep_learned[i] = 0.0
                 if self._acc is not None:
                     self._flush(i, min_len=self.buffer.clip_len)  # type: ignore[union-attr]
+        if self._acc is not None:
+            self.record_seconds += time.perf_counter() - t_rec
         self.num_steps += self.num_envs
         self._last_obs = np.asarray(obs)
         rewards = learned if self.mode == "learned" else true_r

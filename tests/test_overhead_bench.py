@@ -1,0 +1,33 @@
+"""The overhead table: components and shares from two runs' result.json."""
+
+import pytest
+
+from prefrl.bench.overhead import markdown, run_command, summarise
+
+
+def result(wall, **timers):
+    return {"wall_s": wall, "cpu_s": wall / 2, "steps": 1000, "labels": 20,
+            "reward_train_s": timers.pop("wait", 0.0), "reward_infer_s": timers.pop("infer", 0.0),
+            "reward_val_acc": 0.8, "true_return": 1.0, "timers": timers}
+
+
+def test_components_add_up_to_the_extra_time():
+    learned = result(150.0, wait=20.0, infer=5.0, record_s=2.0, pretrain_collect_s=8.0,
+                     pretrain_s=7.0, query_score_s=1.0, query_store_s=2.0, reward_fit_s=15.0)
+    row = summarise("Pendulum", "fast-inline", learned, result(100.0))
+    s = row["seconds"]
+    assert row["ratio"] == pytest.approx(1.5) and row["cpu_ratio"] == pytest.approx(1.5)
+    assert s["pretrain"] == 15.0 and s["query"] == 3.0 and s["fit"] == 15.0
+    parts = ("pretrain", "reward_wait", "query", "inference", "recording", "other")
+    assert sum(s[k] for k in parts) == pytest.approx(50.0)  # learned - true
+    assert row["share"]["reward_wait"] == pytest.approx(20.0 / 150.0)
+    assert "1.50x" in markdown([row])
+
+
+def test_run_commands_carry_the_variant():
+    cmd = run_command("Swimmer", 3000, 1, "out", reward="learned", labels=40, update_every=500,
+                      variant="full-background")
+    joined = " ".join(cmd)
+    assert "--reward-schedule full --reward-training background" in joined
+    assert "--labels 40" in joined and "--update-every 500" in joined
+    assert "--reward-schedule" not in " ".join(run_command("Swimmer", 3000, 1, "o", reward="true"))
