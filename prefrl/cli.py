@@ -23,6 +23,7 @@ commands:
             continue a stopped or killed run
   gui       label clip pairs in a browser while a run trains (--help for options)
   export    write a run's labels and clips as portable JSONL + npz
+  reward    the learned reward as a model folder (reward train | eval | export)
   demo      a short real run on Pendulum: learned vs true reward, table and PNG curve
   bench     benchmarks (bench reward | gui; bench run SUITE: the paper's grids, resumable)
   plot      figures and summary tables of a suite's results (prefrl plot results/<suite>)
@@ -108,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             return _train(rest, command)
         if cmd == "export":
             return _export(rest)
+        if cmd == "reward":
+            from prefrl.reward_cli import reward_main
+
+            return reward_main(rest)
         if cmd == "gui":
             from prefrl.gui.cli import gui_main
 
