@@ -24,7 +24,7 @@ spaces differ from the model's, with a one-line :class:`RewardModelError`.
 >>> ens = RewardEnsemble.from_spaces(env.observation_space, env.action_space, device="cpu")
 >>> model = RewardModel(ens, env.observation_space, env.action_space, "Pendulum-v1", 25)
 >>> with tempfile.TemporaryDirectory() as d:
-...     model.save(f"{d}/m")
+...     _ = model.save(f"{d}/m")
 ...     back = load_reward(f"{d}/m", device="cpu")
 >>> obs, acts = np.zeros((3, 3), np.float32), np.zeros((3, 1), np.float32)
 >>> bool(np.array_equal(back(obs, acts), model(obs, acts))), back.env_id
