@@ -226,6 +226,9 @@ def export_run_model(run_dir: str | Path) -> RewardModel:
     rd = RunDir(Path(run_dir))
     rc = load_run_config(rd.path).resolve()
     ckpt = rd.latest_checkpoint()
+    if rc.train.reward_model_frozen:
+        raise RewardModelError(f"{run_dir} ran on a frozen reward model: it is "
+                               f"{rc.train.reward_model}")
     if ckpt is None or not (ckpt / "learner.pt").is_file():
         raise RewardModelError(f"{run_dir} has no checkpoint with a reward model "
                                "(a learned-reward run writes one at every checkpoint)")
