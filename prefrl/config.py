@@ -100,7 +100,8 @@ class TrainConfig:
     """Start from a trained reward model folder (``prefrl reward train`` or ``export``), then
     fine-tune it with the label budget; with --reward-model-frozen, keep it fixed."""
     reward_model_frozen: bool = False
-    """With --reward-model: train the agent on that reward as it is; no labels are asked."""
+    """With --reward-model: keep its weights fixed and ask no labels; its output normalisation
+    is refit on the agent's recent steps every --update-every steps, as after a run's update."""
 
     def resolve(self) -> ResolvedConfig:
         """Merge with the env preset and check everything; raise :class:`ConfigError`."""

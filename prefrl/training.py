@@ -147,6 +147,7 @@ class _Run:
             venv, frozen if self.learner is None else self.learner.ensemble, buffer,
             env_id=rc.env_id, mode=cfg.reward, source_run=rc.run_dir.name,
             obs_transform=reward_observation_fn(rc.preset),
+            renormalise_every=rc.update_every if frozen is not None else 0,
         )
         env: VecEnv = self.reward_env
         kwargs = rc.preset.algo_kwargs_for(rc.algo)

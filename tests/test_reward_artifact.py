@@ -238,3 +238,25 @@ def test_offline_training_from_a_synthetic_oracle(tmp_path):
     assert report.spearman > 0.8
     with pytest.raises(RewardModelError, match="are of Pendulum-v1, not HalfCheetah-v5"):
         train_offline(tmp_path / "labels.sqlite", env="HalfCheetah", epochs=1)
+
+
+def test_frozen_reward_is_renormalised_on_recent_steps():
+    """A frozen model's output normalisation follows the agent's recent steps, as in a run."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
+
+    venv = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
+    model, _, _ = _model(venv.observation_space, venv.action_space, "Pendulum-v1")
+    before = model.ensemble.out_mean.clone()
+    env = LearnedRewardVecEnv(venv, model.ensemble, None, env_id="Pendulum-v1",
+                              renormalise_every=100, renormalise_steps=100)
+    env.reset()
+    rews = []
+    for _ in range(50):  # 100 env steps: one refit, on exactly these steps
+        _, r, _, infos = env.step(np.full((2, 1), 1.5, np.float32))
+        rews.append(r)
+    assert not torch.equal(model.ensemble.out_mean, before)
+    obs = np.concatenate([o for o, _ in env._recent])
+    acts = np.concatenate([a for _, a in env._recent])
+    assert abs(float(model(obs, acts).mean())) < 1e-4

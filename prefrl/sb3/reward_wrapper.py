@@ -71,6 +71,9 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         source_run: run id written into clips.
         obs_transform: applied to observations before the reward model sees or records them
             (e.g. Atari score masking); the agent still gets the untouched observation.
+        renormalise_every: for a frozen model (no learner refits it): every this many env
+            steps, refit the ensemble's output normalisation on the last ``renormalise_steps``
+            steps the agent took, as a run does after each reward update (0: never).
     """
 
     def __init__(
@@ -85,6 +88,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         record_every: int = 1,
         source_run: str = "",
         obs_transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        renormalise_every: int = 0,
+        renormalise_steps: int = 10_000,
     ) -> None:
         super().__init__(venv)
         if mode not in ("learned", "true"):
@@ -107,6 +112,10 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.learned_returns: deque[float] = deque(maxlen=100)
         self.num_steps = 0  # environment steps through this wrapper (all envs)
         self.reward_seconds = 0.0  # time spent in reward inference
+        self.renormalise_every = int(renormalise_every) if mode == "learned" else 0
+        self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(
+            maxlen=max(1, renormalise_steps // self.num_envs))
+        self._next_renorm = self.renormalise_every
 
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> np.ndarray:
@@ -153,9 +162,19 @@ class LearnedRewardVecEnv(VecEnvWrapper):
                 if self._acc is not None:
                     self._flush(i, min_len=self.buffer.clip_len)  # type: ignore[union-attr]
         self.num_steps += self.num_envs
+        if self.renormalise_every:
+            self._renormalise(prev, acts)
         self._last_obs = np.asarray(obs)
         rewards = learned if self.mode == "learned" else true_r
         return obs, np.asarray(rewards, np.float32), dones, infos
+
+    def _renormalise(self, obs: np.ndarray, acts: np.ndarray) -> None:
+        self._recent.append((np.array(obs), np.array(acts)))
+        if self.num_steps >= self._next_renorm:
+            self._next_renorm = self.num_steps + self.renormalise_every
+            self.ensemble.fit_normalisation(  # type: ignore[union-attr]
+                np.concatenate([o for o, _ in self._recent]),
+                np.concatenate([a for _, a in self._recent]))
 
     # ------------------------------------------------------------------ recording
     def _record(
