@@ -101,6 +101,9 @@ def main() -> int:
         ckpts = {r: HERE / r / "checkpoint" for r in ("frozen", "true")}
         step = min(json.loads((c / "state.json").read_text())["num_timesteps"]
                    for c in ckpts.values())
+    variant = (a.snapshots / "frozen-fixed-norm" / str(step)) if a.snapshots else None
+    if variant is not None and variant.is_dir():
+        ckpts["frozen-fixed-norm"] = variant
     ev = {r: play(c, model, preset) for r, c in ckpts.items()}
     rand = random_policy_return(preset, episodes=10)
     frac = (ev["frozen"]["true_return"] - rand) / (ev["true"]["true_return"] - rand)
@@ -111,6 +114,7 @@ def main() -> int:
         "model": json.loads((HERE / "model_eval.json").read_text()),
         "model_training": load_reward(HERE / "model", device="cpu").meta["training"],
         "exploitation": exploitation(frozen_rows),
+        "fixed_norm_curve": curve(HERE / "frozen-fixed-norm" / "metrics.csv", step),
         "training_curve_at_step": {
             "frozen_offline_reward": at(frozen_rows, step),
             "true_reward_here": at(curve(HERE / "true" / "metrics.csv", step), step),
@@ -133,7 +137,13 @@ def main() -> int:
         f"{e['frozen']['true_std']:.1f} | {e['frozen']['learned_return']:.1f} |",
         f"| PPO on the true reward | {e['true']['true_return']:.1f} ± {e['true']['true_std']:.1f}"
         f" | {e['true']['learned_return']:.1f} |",
+        *([f"| PPO on the frozen reward, normalisation never refit | "
+           f"{e['frozen-fixed-norm']['true_return']:.1f} ± {e['frozen-fixed-norm']['true_std']:.1f}"
+           f" | {e['frozen-fixed-norm']['learned_return']:.1f} |"] if "frozen-fixed-norm" in e
+          else []),
         f"| random policy | {rand:.1f} | |", "",
+        "Learned returns are scored by the model file as saved (normalised on the labelled "
+        "clips), the same for every policy.", "",
         f"Fraction of true return: (frozen - random) / (true - random) = **{frac:.2f}**.", "",
         f"Reward model: trained offline on the 700 labels of {ONLINE}/learned, held-out accuracy "
         f"{doc['model']['accuracy']:.3f} on {doc['model']['n_pairs']} pairs (the online run's "
@@ -150,8 +160,14 @@ def main() -> int:
         f"{x['intervals_learned_up_true_down']} of {x['intervals']} intervals the learned return "
         f"rose while the true return fell; over the second half the learned return changed by "
         f"{x['second_half_learned_change']:+.1f} and the true return by "
-        f"{x['second_half_true_change']:+.1f}. No hacking guard has landed in prefrl yet, so no "
-        "guard readings.",
+        f"{x['second_half_true_change']:+.1f} (training returns under the run's refit "
+        "normalisation, whose offset moves at each refit). No hacking guard has landed in "
+        "prefrl yet, so no guard readings.", "",
+        "The first frozen run (frozen-fixed-norm/, stopped at 41k steps) kept the model's "
+        "normalisation from the labelled clips: the agent's per-step learned reward sat near "
+        "-0.9 with little spread and PPO (with VecNormalize on rewards) barely moved; training "
+        "true return " + ", ".join(f"{r['true']:.0f} at {r['step']}" for r in doc[
+            "fixed_norm_curve"][4::5]) + ".",
     ]
     (HERE / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
