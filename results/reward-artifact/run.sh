@@ -3,6 +3,8 @@
 # (results/loop-benchmark/HalfCheetah-0/learned, 700 'paper'-teacher labels), then a fresh PPO
 # agent on that reward, frozen (no new labels), next to PPO on the true reward: same seed, steps.
 # Usage: results/reward-artifact/run.sh [STEPS] [SEED]     (then summarize.py)
+# The committed summary evaluated copies of both runs' checkpoints at 81,920 steps
+# (summarize.py --snapshots, --step 81920); the runs were stopped there for lack of time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STEPS=${1:-200000}; SEED=${2:-0}
