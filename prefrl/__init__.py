@@ -12,6 +12,9 @@ store, metrics CSV, TensorBoard events, checkpoints) is in ``result.run_dir``, a
 :mod:`prefrl.segments` (clip pool), :mod:`prefrl.envs` (presets, fixed-horizon wrapper).
 ``import prefrl`` registers the presets' envs with Gymnasium: ``gymnasium.make("prefrl/Hopper-v0")``
 (:mod:`prefrl.registration`).
+
+A trained reward is a model folder (:mod:`prefrl.reward.model`): ``load_reward(path)`` scores
+batches of ``(obs, action)``, and ``LearnedReward(env, path)`` puts it into any Gymnasium env.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["RunResult", "TrainConfig", "resume", "train"]
+__all__ = ["LearnedReward", "RunResult", "TrainConfig", "load_reward", "resume", "train"]
 
 from prefrl.registration import register_quietly as _register  # noqa: E402
 
@@ -31,6 +34,14 @@ def __getattr__(name: str) -> Any:  # lazy: `import prefrl.types` stays light
         import importlib
 
         return getattr(importlib.import_module("prefrl.training"), name)
+    if name == "load_reward":
+        from prefrl.reward.model import load_reward
+
+        return load_reward
+    if name == "LearnedReward":
+        from prefrl.reward.gym_wrapper import LearnedReward
+
+        return LearnedReward
     if name == "TrainConfig":
         from prefrl.config import TrainConfig
 

@@ -24,6 +24,7 @@ commands:
   gui       label clip pairs in a browser while a run trains (--help for options)
   export    write a run's labels and clips as portable JSONL + npz
   import    merge an export into a run or a store (prefrl import EXPORT_DIR --into RUN_DIR)
+  reward    the learned reward as a model folder (reward train | eval | export)
   demo      a short real run on Pendulum: learned vs true reward, table and PNG curve
   bench     benchmarks (bench reward | gui; bench run SUITE: the paper's grids, resumable)
   plot      figures and summary tables of a suite's results (prefrl plot results/<suite>)
@@ -150,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             return _export(rest)
         if cmd == "import":
             return _import(rest)
+        if cmd == "reward":
+            from prefrl.reward_cli import reward_main
+
+            return reward_main(rest)
         if cmd == "gui":
             from prefrl.gui.cli import gui_main
 

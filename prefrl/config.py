@@ -112,6 +112,12 @@ class TrainConfig:
     """Show a live progress bar."""
     tensorboard: bool = True
     """Write TensorBoard event files into the run directory."""
+    reward_model: Path | None = None
+    """Start from a trained reward model folder (``prefrl reward train`` or ``export``), then
+    fine-tune it with the label budget; with --reward-model-frozen, keep it fixed."""
+    reward_model_frozen: bool = False
+    """With --reward-model: keep its weights fixed and ask no labels; its output normalisation
+    is refit on the agent's recent steps every --update-every steps, as after a run's update."""
 
     def resolve(self) -> ResolvedConfig:
         """Merge with the env preset and check everything; raise :class:`ConfigError`."""
@@ -133,14 +139,16 @@ class TrainConfig:
                      if getattr(self, k, None) is not None})
         if self.reward_training is not None:
             pref["background_reward"] = self.reward_training == "background"
-        labels = preset.labels if self.labels is None else self.labels
+        frozen = self._check_reward_model()
+        labels = 0 if frozen else preset.labels if self.labels is None else self.labels
         steps = preset.steps if self.steps is None else self.steps
         n_envs = self.n_envs or preset.n_envs_for(algo)
         if steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {steps}")
         if labels < 0:
             raise ConfigError(f"--labels must be >= 0, got {labels}")
-        if self.reward == "learned" and labels < 2:
+        asks = self.reward == "learned" and not frozen
+        if asks and labels < 2:
             raise ConfigError(f"--labels {labels} is too few to learn a reward (need >= 2)")
         if not 0.0 <= pref["pretrain_frac"] <= 1.0:
             raise ConfigError(f"--pretrain-frac must be in [0, 1], got {pref['pretrain_frac']}")
@@ -159,11 +167,11 @@ class TrainConfig:
         if min(pref["update_epochs"], pref["pretrain_epochs"]) < 0:
             raise ConfigError("--update-epochs and --pretrain-epochs must be >= 0")
         clip_pairs = steps // preset.clip_len + pref["pretrain_clips"]
-        if self.reward == "learned" and labels > clip_pairs * (clip_pairs - 1) // 2:
+        if asks and labels > clip_pairs * (clip_pairs - 1) // 2:
             raise ConfigError(
                 f"--labels {labels} is impossible with {steps} steps: too few distinct clip pairs"
             )
-        if self.reward == "learned" and pref["pretrain_frac"] > 0 and pref["pretrain_clips"] < 2:
+        if asks and pref["pretrain_frac"] > 0 and pref["pretrain_clips"] < 2:
             raise ConfigError("--pretrain-clips must be >= 2 when --pretrain-frac > 0")
         run_dir = self.run_dir or Path("results/runs") / (
             f"{preset.name}-{self.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -177,6 +185,19 @@ class TrainConfig:
             log_every=self.log_every or max(1, steps // 100),
             **pref,
         )
+
+    def _check_reward_model(self) -> bool:
+        """Check the --reward-model options; return whether the model stays frozen."""
+        if self.reward_model is None:
+            if self.reward_model_frozen:
+                raise ConfigError("--reward-model-frozen needs --reward-model MODEL")
+            return False
+        if self.reward == "true":
+            raise ConfigError("--reward-model is for a learned-reward run, not --reward true")
+        if not (Path(self.reward_model) / "model.json").is_file():
+            raise ConfigError(f"--reward-model {self.reward_model}: no model.json there "
+                              "(make one with prefrl reward train or prefrl reward export)")
+        return self.reward_model_frozen
 
 
 @dataclass(frozen=True)
@@ -237,4 +258,6 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     kw = {k: v for k, v in doc["train"].items() if k in fields}
     if kw.get("run_dir") is not None:
         kw["run_dir"] = Path(kw["run_dir"])
+    if kw.get("reward_model") is not None:
+        kw["reward_model"] = Path(kw["reward_model"])
     return TrainConfig(**kw)

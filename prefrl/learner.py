@@ -124,13 +124,18 @@ class PreferenceLearner:
         clip_len: int,
         seed: int,
         device: str | None = None,
+        ensemble: RewardEnsemble | None = None,
     ) -> PreferenceLearner:
-        """Build every part from settings. ``oracle``: a teacher preset name, or None (human)."""
+        """Build every part from settings. ``oracle``: a teacher preset name, or None (human).
+
+        ``ensemble``: start from this (trained) model instead of a fresh one.
+        """
         seeds = np.random.SeedSequence(seed).spawn(4)
-        ensemble = RewardEnsemble.from_spaces(
-            obs_space, act_space, config.ensemble_size, seed=seed, device=device,
-            **config.net_kwargs,
-        )
+        if ensemble is None:
+            ensemble = RewardEnsemble.from_spaces(
+                obs_space, act_space, config.ensemble_size, seed=seed, device=device,
+                **config.net_kwargs,
+            )
         trained = copy.deepcopy(ensemble) if config.background else ensemble
         trainer = RewardTrainer(trained, config.trainer, rng=np.random.default_rng(seeds[0]))
         buffer = SegmentBuffer(clip_len, capacity=config.pool_capacity,

@@ -33,6 +33,7 @@ from prefrl.guard import GuardConfig, HackGuard
 from prefrl.human import finish_run, start_human_run, waiter
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.memory import tame_allocator
+from prefrl.reward.ensemble import RewardEnsemble
 from prefrl.reward.trainer import TrainerConfig
 from prefrl.rollouts import collect_clips
 from prefrl.rundir import MetricsLog, RunDir, load_npz, save_npz
@@ -153,7 +154,9 @@ class _Run:
             torch.set_num_threads(threads)
         self.learner: PreferenceLearner | None = None
         buffer = None
-        if cfg.reward == "learned":
+        start = self._reward_model(venv)
+        frozen = start if cfg.reward_model_frozen else None
+        if cfg.reward == "learned" and frozen is None:
             lc = LearnerConfig(
                 labels=rc.labels, total_steps=rc.steps, pretrain_frac=rc.pretrain_frac,
                 selector=cfg.selector, oversample=rc.oversample,
@@ -166,13 +169,14 @@ class _Run:
                 venv.observation_space, venv.action_space, lc, self.rd.store_path,
                 oracle=None if cfg.oracle == "human" else cfg.oracle,
                 clip_len=rc.preset.clip_len, seed=cfg.seed,
-                device=None if cfg.device == "auto" else cfg.device,
+                device=None if cfg.device == "auto" else cfg.device, ensemble=start,
             )
             buffer = self.learner.buffer
         self.reward_env = LearnedRewardVecEnv(
-            venv, None if self.learner is None else self.learner.ensemble, buffer,
+            venv, frozen if self.learner is None else self.learner.ensemble, buffer,
             env_id=rc.env_id, mode=cfg.reward, source_run=rc.run_dir.name,
             obs_transform=reward_observation_fn(rc.preset), pessimism=cfg.reward_pessimism,
+            renormalise_every=rc.update_every if frozen is not None else 0,
         )
         env: VecEnv = self.reward_env
         kwargs = rc.preset.algo_kwargs_for(rc.algo)
@@ -190,6 +194,17 @@ class _Run:
                              tensorboard_log=tb, **kwargs)
         else:
             self._load(ckpt, cls, tb)
+
+    def _reward_model(self, venv: VecEnv) -> RewardEnsemble | None:
+        """The ensemble of ``--reward-model`` (checked against the run's env), or None."""
+        if self.cfg.reward_model is None:
+            return None
+        from prefrl.reward.model import load_reward
+
+        model = load_reward(self.cfg.reward_model,
+                            device=None if self.cfg.device == "auto" else self.cfg.device)
+        model.check(self.rc.env_id, venv.observation_space, venv.action_space)
+        return model.ensemble
 
     def _load(self, ckpt: Path, cls: type[BaseAlgorithm], tb: str | None) -> None:
         self.state = json.loads((ckpt / "state.json").read_text())
@@ -284,7 +299,8 @@ class _Run:
             algo=self.rc.algo, seed=self.cfg.seed, steps=int(self.model.num_timesteps),
             labels=0 if self.learner is None else self.learner.store.n_labels(),
             true_return=float(np.mean(true)) if true else float("nan"),
-            learned_return=float(np.mean(learned)) if learned and self.learner else None,
+            learned_return=(float(np.mean(learned))
+                            if learned and self.reward_env.mode == "learned" else None),
             reward_val_acc=m.get("reward/val_acc"), corr_spearman=m.get("reward/corr_spearman"),
             corr_pearson=m.get("reward/corr_pearson"), wall_s=cb.wall_s(),
             reward_train_s=float(self.state.get("reward_train_s", 0.0)),

@@ -73,6 +73,9 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             (e.g. Atari score masking); the agent still gets the untouched observation.
         pessimism: K >= 0; the agent gets ``mean - K * std`` of the members' rewards (and that
             is the learned reward reported), so it is paid less where the ensemble disagrees.
+        renormalise_every: for a frozen model (no learner refits it): every this many env
+            steps, refit the ensemble's output normalisation on the last ``renormalise_steps``
+            steps the agent took, as a run does after each reward update (0: never).
     """
 
     def __init__(
@@ -88,6 +91,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         source_run: str = "",
         obs_transform: Callable[[np.ndarray], np.ndarray] | None = None,
         pessimism: float = 0.0,
+        renormalise_every: int = 0,
+        renormalise_steps: int = 10_000,
     ) -> None:
         super().__init__(venv)
         if not pessimism >= 0:
@@ -114,6 +119,10 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.num_steps = 0  # environment steps through this wrapper (all envs)
         self.reward_seconds = 0.0  # time spent in reward inference
         self.record_seconds = 0.0  # time spent recording windows and cutting clips into the pool
+        self.renormalise_every = int(renormalise_every) if mode == "learned" else 0
+        self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(
+            maxlen=max(1, renormalise_steps // self.num_envs))
+        self._next_renorm = self.renormalise_every
 
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> np.ndarray:
@@ -165,9 +174,19 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         if self._acc is not None:
             self.record_seconds += time.perf_counter() - t_rec
         self.num_steps += self.num_envs
+        if self.renormalise_every:
+            self._renormalise(prev, acts)
         self._last_obs = np.asarray(obs)
         rewards = learned if self.mode == "learned" else true_r
         return obs, np.asarray(rewards, np.float32), dones, infos
+
+    def _renormalise(self, obs: np.ndarray, acts: np.ndarray) -> None:
+        self._recent.append((np.array(obs), np.array(acts)))
+        if self.num_steps >= self._next_renorm:
+            self._next_renorm = self.num_steps + self.renormalise_every
+            self.ensemble.fit_normalisation(  # type: ignore[union-attr]
+                np.concatenate([o for o, _ in self._recent]),
+                np.concatenate([a for _, a in self._recent]))
 
     # ------------------------------------------------------------------ recording
     def _record(
