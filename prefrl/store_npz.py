@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prefrl.store_validate import _HASH, ExportError, _Fields, _loads, _RepeatedKey
+from prefrl.store_validate import _HASH, ExportError, _Fields, _json_object
 from prefrl.types import FORMAT_VERSION, Clip
 
 MAX_CLIP_BYTES = 1 << 30  # all decoded arrays of one clip; a clip is a few MB at most
@@ -193,14 +193,7 @@ def _parse_index(path: Path, text: str) -> tuple[str | None, dict[str, IndexEntr
     def fail(key: str | None, msg: str) -> ExportError:
         return ExportError(path, msg, member=ClipArchive.INDEX, field=key)
 
-    try:
-        doc = _loads(text)
-    except _RepeatedKey as e:
-        raise fail(e.key, str(e)) from e
-    except (ValueError, RecursionError) as e:
-        raise fail(None, f"not valid JSON ({e})") from e
-    if not isinstance(doc, dict):
-        raise fail(None, "must be a JSON object")
+    doc = _json_object(text, fail)
     f = _Fields(doc, fail, {"format", "version", "clips", "export_id"})
     if doc.get("format") != "prefrl-clips":
         raise fail("format", f"not a prefrl clips file (format {doc.get('format')!r:.40})")

@@ -66,6 +66,19 @@ def _loads(text: str) -> Any:
                       parse_int=lambda s: int(s) if len(s) < 40 else math.inf)
 
 
+def _json_object(text: str, fail: Any) -> dict[str, Any]:
+    """One JSON object (see :func:`_loads`); anything else -> ``fail(field, message)``."""
+    try:
+        obj = _loads(text)
+    except _RepeatedKey as e:
+        raise fail(e.key, str(e)) from e
+    except (ValueError, RecursionError) as e:
+        raise fail(None, f"not valid JSON ({e})") from e
+    if not isinstance(obj, dict):
+        raise fail(None, "must be a JSON object")
+    return obj
+
+
 class _Fields:
     """Typed access to one JSON object's fields; every failure names the field."""
 
@@ -161,14 +174,7 @@ def read_labels(path: Path) -> ExportLabels:
             def fail(key: str | None, msg: str, no: int = no) -> ExportError:
                 return ExportError(path, msg, line=no, field=key)
 
-            try:
-                obj = _loads(text)
-            except _RepeatedKey as e:
-                raise fail(e.key, str(e)) from e
-            except (ValueError, RecursionError) as e:
-                raise fail(None, f"not valid JSON ({e})") from e
-            if not isinstance(obj, dict):
-                raise fail(None, "must be a JSON object")
+            obj = _json_object(text, fail)
             if out is None:
                 out = ExportLabels(path, _header(_Fields(obj, fail, None), fail), no)
                 continue

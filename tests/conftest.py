@@ -38,3 +38,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
         report.outcome = "failed"
         report.longrepr = (f"CI=true and a system package is missing ({skip_reason(report)}); "
                            "`make test` installs it (sysdeps)")
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (MLP work on these CPUs), restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -7,7 +7,6 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 from ridge import ENV_ID, write_preset
 
 from prefrl.config import ConfigError, TrainConfig
@@ -27,13 +26,7 @@ from prefrl.rollouts import collect_clips
 from prefrl.rundir import METRIC_COLUMNS
 from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def ridge_clips(n, rng, policy=None, source_run="random"):

@@ -5,7 +5,6 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.reward import return_correlation
@@ -22,12 +21,7 @@ def pendulum_clips():
     return env, clips[:900], clips[900:]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def held_out_pairs(clips, n=2000, seed=7):
