@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ALGOS = ("ppo", "a2c", "trpo")
+ALGOS = ("ppo", "a2c", "trpo", "sac")
 """Algorithms a preset may carry hyper-parameters for (SB3 / sb3-contrib class names, lower)."""
 
 PRESET_DIR = Path(os.environ.get("PREFRL_ENVS_DIR") or Path(__file__).parent.parent / "envs")
 """Default preset folder: ``$PREFRL_ENVS_DIR``, else ``envs/`` at the repository root."""
 
-# Preset-level settings an algorithm table may override (they are not SB3 kwargs).
-_ALGO_OVERRIDES = {"n_envs": int, "normalize_obs": bool}
+# Preset-level settings an algorithm table may override (they are not SB3 kwargs); the
+# PEBBLE settings unsup_steps / feedback_every are read from the [sac] table (prefrl.config).
+_ALGO_OVERRIDES = {"n_envs": int, "normalize_obs": bool, "unsup_steps": int, "feedback_every": int}
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "env_id": str, "horizon": int, "termination_penalty": (int, float), "clip_len": int,
     "labels": int, "steps": int, "algo": str, "n_envs": int,
