@@ -206,7 +206,8 @@ class _Run:
         replay = getattr(self.model, "replay_buffer", None)
         if isinstance(replay, RelabelReplayBuffer):  # the filled part, npz: size in state.json
             state = dict(state, replay_bytes=replay.save(tmp / "replay.npz"))
-            self.model.logger.record("sac/replay_bytes", state["replay_bytes"])
+            if getattr(self.model, "_logger", None) is not None:
+                self.model.logger.record("sac/replay_bytes", state["replay_bytes"])
         state = dict(state, num_timesteps=int(self.model.num_timesteps),
                      reward_infer_s=self.reward_env.reward_seconds, time=time.time())
         (tmp / "state.json").write_text(json.dumps(state))
