@@ -167,6 +167,8 @@ class TrainConfig:
 
 def _resolve_sac(cfg: TrainConfig, preset: EnvPreset, algo: str, steps: int) -> dict[str, Any]:
     """PEBBLE settings of a SAC run: CLI, else the preset's [sac] table, capped to the run."""
+    if preset.env_id.startswith("ALE/"):
+        raise ConfigError(f"--algo sac needs continuous actions; {preset.name} has discrete ones")
     ov = preset.algo_overrides.get(algo, {})
     unsup = cfg.unsup_steps
     if unsup is None:

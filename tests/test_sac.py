@@ -177,6 +177,8 @@ def test_sac_presets_and_config():
     assert TrainConfig(env="Hopper", algo="sac", reward="true").resolve().unsup_steps == 0
     with pytest.raises(ConfigError, match="unsup-steps"):
         TrainConfig(env="Pendulum", algo="sac", steps=1000, unsup_steps=1000).resolve()
+    with pytest.raises(ConfigError, match="continuous actions"):
+        TrainConfig(env="Pong", algo="sac").resolve()
 
 
 def test_tiny_sac_run_relabels_to_the_final_model(tmp_path):
