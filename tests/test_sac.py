@@ -263,3 +263,23 @@ def test_killed_sac_run_resumes_with_its_replay_buffer(tmp_path):
     assert len(replay["rewards"]) == 1000  # the transitions before the kill were kept
     final = json.loads(state.read_text())
     assert final["switched_at"] == 200  # not pre-trained a second time
+
+
+def test_reset_critic_reinitialises_critic_target_and_optimiser():
+    from stable_baselines3 import SAC
+
+    from prefrl.sb3.sac import reset_critic
+
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8, 8]}, device="cpu",
+                learning_starts=0, batch_size=16, seed=0)
+    model.learn(64)  # some critic updates: weights and Adam state move away from init
+    before = {k: v.clone() for k, v in model.critic.state_dict().items()}
+    actor = {k: v.clone() for k, v in model.actor.state_dict().items()}
+    reset_critic(model)
+    after = model.critic.state_dict()
+    assert all(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
+    for k, v in model.critic_target.state_dict().items():
+        assert torch.equal(v, after[k])
+    assert not model.critic.optimizer.state  # fresh Adam moments
+    for k, v in model.actor.state_dict().items():
+        assert torch.equal(v, actor[k])  # the actor is kept
