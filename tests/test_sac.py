@@ -90,6 +90,20 @@ def test_relabel_rewrites_only_the_stored_rewards_with_the_live_model(n_steps):
     assert (buf.true_rewards[:n] == np.array([10.0, 11.0])).all()
 
 
+def test_relabel_with_pessimism_stores_what_the_wrapper_pays():
+    """With --reward-pessimism K, stored rewards are mean - K * std, as the agent is paid."""
+    buf = filled_buffer(20)
+    ens = RewardEnsemble.from_spaces(OBS, ACT, 3, seed=2, device="cpu", hidden=[16, 16])
+    buf.relabel(ens, pessimism=2.0)
+    n = buf.n_filled
+    obs = buf.observations[:n].reshape(-1, 3)
+    env_acts = -2.0 + 0.5 * (buf.actions[:n].reshape(-1, 1) + 1.0) * 4.0
+    mean, spread = ens.predict(obs, env_acts)
+    assert spread.max() > 0
+    np.testing.assert_allclose(buf.rewards[:n].reshape(-1), mean - 2.0 * spread,
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_replay_checkpoint_holds_only_the_filled_part_and_round_trips(tmp_path):
     buf = filled_buffer(30, size=2000)
     size = buf.save(tmp_path / "replay.npz")

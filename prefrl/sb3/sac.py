@@ -97,10 +97,11 @@ class RelabelReplayBuffer(ReplayBuffer):
         low, high = self.action_space.low, self.action_space.high
         return (low + 0.5 * (scaled + 1.0) * (high - low)).astype(np.float32)
 
-    def relabel(self, ensemble: RewardEnsemble, max_chunk_bytes: int = 64 << 20
-                ) -> dict[str, float]:
+    def relabel(self, ensemble: RewardEnsemble, max_chunk_bytes: int = 64 << 20,
+                pessimism: float = 0.0) -> dict[str, float]:
         """Rewrite ``rewards`` of every stored transition with ``ensemble``; return metrics.
 
+        The reward is the wrapper's: the members' mean, less ``pessimism`` times their std.
         Only the filled slots change; observations, actions and true rewards are untouched.
         """
         t0 = time.perf_counter()
@@ -111,8 +112,8 @@ class RelabelReplayBuffer(ReplayBuffer):
         rows = max(1, max_chunk_bytes // row_bytes)
         flat = self.rewards[: self.n_filled].reshape(n)  # a view: written in place
         for i in range(0, n, rows):
-            flat[i : i + rows], _ = ensemble.predict(obs[i : i + rows],
-                                                     self.env_actions(acts[i : i + rows]))
+            mean, spread = ensemble.predict(obs[i : i + rows], self.env_actions(acts[i : i + rows]))
+            flat[i : i + rows] = mean - pessimism * spread if pessimism else mean
         return {"sac/relabel_rows": float(n), "sac/relabel_s": time.perf_counter() - t0}
 
     # ------------------------------------------------------------------ checkpoints
@@ -228,7 +229,8 @@ class SACPreferenceCallback(PreferenceCallback):
     def _relabel(self) -> None:
         assert self.learner is not None
         m = self.replay.relabel(self.learner.ensemble,
-                                max_chunk_bytes=self.learner.ensemble.max_batch_bytes)
+                                max_chunk_bytes=self.learner.ensemble.max_batch_bytes,
+                                pessimism=self.reward_env.pessimism)
         self.state["relabel_s"] += m["sac/relabel_s"]
         for k, v in m.items():
             self.logger.record(k, v)
