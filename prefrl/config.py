@@ -46,8 +46,9 @@ class TrainConfig:
     """Environment steps (default: the preset's)."""
     seed: int = 0
     """Seed of everything (env, policy, reward model, teacher, query choice)."""
-    algo: Literal["ppo", "a2c", "trpo"] | None = None
-    """RL algorithm (default: the preset's, PPO for MuJoCo)."""
+    algo: Literal["ppo", "a2c", "trpo", "sac"] | None = None
+    """RL algorithm (default: the preset's, PPO for MuJoCo). sac: off-policy, the replay buffer
+    is relabelled after every reward update, PEBBLE pre-training and feedback sessions."""
     oracle: str = "paper"
     """Synthetic teacher: perfect, paper (10% random answers), noisy, mistake, myopic, equal,
     skip; or human (questions wait in the label store for the GUI)."""
@@ -87,6 +88,14 @@ class TrainConfig:
     """fast: each reward update trains on the new labels plus a replayed share of the old,
     stopping when validation loss stops falling; full: every label for every epoch (the fixed
     schedule before issue 14, the default until the fast one is checked on RL runs)."""
+    unsup_steps: int | None = None
+    """SAC: steps of PEBBLE's unsupervised pre-training on state entropy before the first
+    labels (default: the preset's [sac] unsup_steps, at most steps / 5; 0 = off)."""
+    feedback_every: int | None = None
+    """SAC: steps between feedback sessions (default: the preset's [sac] feedback_every, at
+    most (steps - unsup_steps) / 10)."""
+    reset_critic: bool = True
+    """SAC: re-initialise the critic when the reward switches from state entropy to learned."""
     pool_mb: int = 1024
     """Memory cap of the pool of candidate clips, in MiB (oldest clips are evicted)."""
     checkpoint_every: int | None = None
@@ -173,6 +182,7 @@ class TrainConfig:
             )
         if asks and pref["pretrain_frac"] > 0 and pref["pretrain_clips"] < 2:
             raise ConfigError("--pretrain-clips must be >= 2 when --pretrain-frac > 0")
+        sac = _resolve_sac(self, preset, algo, steps) if algo == "sac" else {}
         run_dir = self.run_dir or Path("results/runs") / (
             f"{preset.name}-{self.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
@@ -180,10 +190,10 @@ class TrainConfig:
             train=dataclasses.replace(self, run_dir=run_dir),
             preset=preset, env_id=preset.env_id, algo=algo, labels=labels, steps=steps,
             n_envs=n_envs, run_dir=Path(run_dir),
-            update_every=self.update_every or max(1, steps // 40),
+            update_every=self.update_every or sac.get("feedback_every") or max(1, steps // 40),
             checkpoint_every=self.checkpoint_every or max(1, steps // 10),
             log_every=self.log_every or max(1, steps // 100),
-            **pref,
+            **pref, **sac,
         )
 
     def _check_reward_model(self) -> bool:
@@ -198,6 +208,24 @@ class TrainConfig:
             raise ConfigError(f"--reward-model {self.reward_model}: no model.json there "
                               "(make one with prefrl reward train or prefrl reward export)")
         return self.reward_model_frozen
+
+
+def _resolve_sac(cfg: TrainConfig, preset: EnvPreset, algo: str, steps: int) -> dict[str, Any]:
+    """PEBBLE settings of a SAC run: CLI, else the preset's [sac] table, capped to the run."""
+    if preset.env_id.startswith("ALE/"):
+        raise ConfigError(f"--algo sac needs continuous actions; {preset.name} has discrete ones")
+    ov = preset.algo_overrides.get(algo, {})
+    unsup = cfg.unsup_steps
+    if unsup is None:
+        unsup = min(int(ov.get("unsup_steps", 0)), steps // 5) if cfg.reward == "learned" else 0
+    if not 0 <= unsup < steps:
+        raise ConfigError(f"--unsup-steps must be in [0, steps={steps}), got {unsup}")
+    every = cfg.feedback_every
+    if every is None:
+        every = min(int(ov.get("feedback_every", steps)), max(1, (steps - unsup) // 10))
+    if every < 1:
+        raise ConfigError(f"--feedback-every must be >= 1, got {every}")
+    return {"unsup_steps": unsup, "feedback_every": every}
 
 
 @dataclass(frozen=True)
@@ -222,6 +250,10 @@ class ResolvedConfig:
     update_epochs: int
     pretrain_epochs: int
     background_reward: bool
+    unsup_steps: int = 0
+    """SAC: PEBBLE pre-training steps (0 for other algorithms)."""
+    feedback_every: int = 0
+    """SAC: steps between feedback sessions (0: the on-policy label schedule)."""
 
     def to_json(self) -> dict[str, Any]:
         """What ``config.json`` holds (the CLI config plus the preset as used)."""
@@ -236,6 +268,7 @@ class ResolvedConfig:
                 "steps": self.steps, "n_envs": self.n_envs, "update_every": self.update_every,
                 "checkpoint_every": self.checkpoint_every, "log_every": self.log_every,
                 **{k: getattr(self, k) for k in PREFERENCE_DEFAULTS},
+                "unsup_steps": self.unsup_steps, "feedback_every": self.feedback_every,
                 "algo_kwargs": self.preset.algo_kwargs_for(self.algo, resolve=False),
             },
         }

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ALGOS = ("ppo", "a2c", "trpo")
+ALGOS = ("ppo", "a2c", "trpo", "sac")
 """Algorithms a preset may carry hyper-parameters for (SB3 / sb3-contrib class names, lower)."""
 
 TERMINATIONS = ("continue", "reset")
@@ -35,8 +35,9 @@ PRESET_DIR = Path(os.environ.get("PREFRL_ENVS_DIR")
 """Default preset folder: ``$PREFRL_ENVS_DIR``, else the installed package's presets, else
 ``envs/`` at the repository root (a checkout or an editable install)."""
 
-# Preset-level settings an algorithm table may override (they are not SB3 kwargs).
-_ALGO_OVERRIDES = {"n_envs": int, "normalize_obs": bool}
+# Preset-level settings an algorithm table may override (they are not SB3 kwargs); the
+# PEBBLE settings unsup_steps / feedback_every are read from the [sac] table (prefrl.config).
+_ALGO_OVERRIDES = {"n_envs": int, "normalize_obs": bool, "unsup_steps": int, "feedback_every": int}
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "env_id": str, "horizon": int, "clip_len": int, "labels": int, "steps": int, "algo": str,
     "n_envs": int,

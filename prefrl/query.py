@@ -221,3 +221,49 @@ class LabelSchedule:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able settings."""
         return asdict(self)
+
+
+@dataclass
+class SessionSchedule(LabelSchedule):
+    """Feedback sessions at a fixed step interval (PEBBLE's way), spending exactly ``total``.
+
+    Sessions happen at steps ``start, start + every, ...`` (those before ``total_steps``). The
+    first gets ``pretrain_frac`` of the budget (all of it if it is the only one), the others
+    share the rest evenly; the last session brings the count to ``total`` exactly. ``tau`` is
+    unused.
+
+    >>> s = SessionSchedule(total=100, total_steps=50_000, pretrain_frac=0.2, every=10_000,
+    ...                     start=10_000)
+    >>> [s.target(t) for t in (9_999, 10_000, 19_999, 20_000, 40_000, 50_000)]
+    [0, 20, 20, 46, 100, 100]
+    """
+
+    every: int = 10_000
+    start: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.every < 1:
+            raise ValueError(f"feedback interval must be >= 1 step, got {self.every}")
+        if self.start < 0:
+            raise ValueError(f"first feedback session must be at step >= 0, got {self.start}")
+
+    @property
+    def n_sessions(self) -> int:
+        """Number of feedback sessions before ``total_steps`` (at least one)."""
+        return max(1, -(-(self.total_steps - self.start) // self.every))
+
+    @property
+    def n_pretrain(self) -> int:
+        """Labels of the first session."""
+        return self.total if self.n_sessions == 1 else int(round(self.total * self.pretrain_frac))
+
+    def target(self, step: int) -> int:
+        """Labels due in total by environment step ``step``."""
+        if step >= self.total_steps:
+            return self.total
+        if step < self.start:
+            return 0
+        n, first = self.n_sessions, self.n_pretrain
+        j = min((step - self.start) // self.every, n - 1)  # sessions held after the first
+        return first + (self.total - first) * j // (n - 1) if n > 1 else self.total

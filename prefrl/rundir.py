@@ -7,6 +7,7 @@ Layout::
     <run>/metrics.csv        one row per log interval, stable column names (METRIC_COLUMNS)
     <run>/tb/                TensorBoard event files
     <run>/checkpoint/        policy.zip, learner.pt, buffer.npz, vecnorm.npz, state.json
+                             (SAC: replay.npz, the filled part of the replay buffer)
     <run>/result.json        the final summary, once the run has finished
 
 Checkpoints are written to ``checkpoint.tmp/`` and swapped in by renames, so a kill at any

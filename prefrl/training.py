@@ -33,12 +33,14 @@ from prefrl.guard import GuardConfig, HackGuard
 from prefrl.human import finish_run, start_human_run, waiter
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.memory import tame_allocator
+from prefrl.query import SessionSchedule
 from prefrl.reward.ensemble import RewardEnsemble
 from prefrl.reward.trainer import TrainerConfig
 from prefrl.rollouts import collect_clips
 from prefrl.rundir import MetricsLog, RunDir, load_npz, save_npz
 from prefrl.sb3.callback import PreferenceCallback
 from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv, RecordRenderState
+from prefrl.sb3.sac import RelabelReplayBuffer, SACPreferenceCallback, sac_checks
 
 
 @dataclass
@@ -74,7 +76,7 @@ class RunResult:
 
 
 ALGO_CLASSES = {"ppo": ("stable_baselines3", "PPO"), "a2c": ("stable_baselines3", "A2C"),
-                "trpo": ("sb3_contrib", "TRPO")}
+                "trpo": ("sb3_contrib", "TRPO"), "sac": ("stable_baselines3", "SAC")}
 
 
 def algo_class(name: str) -> type[BaseAlgorithm]:
@@ -172,6 +174,10 @@ class _Run:
                 device=None if cfg.device == "auto" else cfg.device, ensemble=start,
             )
             buffer = self.learner.buffer
+            if rc.algo == "sac":  # feedback sessions at a fixed interval (PEBBLE)
+                self.learner.schedule = SessionSchedule(
+                    rc.labels, rc.steps, rc.pretrain_frac, every=rc.feedback_every,
+                    start=rc.unsup_steps)
         self.reward_env = LearnedRewardVecEnv(
             venv, frozen if self.learner is None else self.learner.ensemble, buffer,
             env_id=rc.env_id, mode=cfg.reward, source_run=rc.run_dir.name,
@@ -180,6 +186,9 @@ class _Run:
         )
         env: VecEnv = self.reward_env
         kwargs = rc.preset.algo_kwargs_for(rc.algo)
+        if rc.algo == "sac":
+            sac_checks(venv)
+            kwargs["replay_buffer_class"] = RelabelReplayBuffer
         if rc.preset.normalize_obs_for(rc.algo):
             env = VecNormalize(env, norm_obs=True, norm_reward=True,
                                gamma=kwargs.get("gamma", 0.99))
@@ -208,8 +217,12 @@ class _Run:
 
     def _load(self, ckpt: Path, cls: type[BaseAlgorithm], tb: str | None) -> None:
         self.state = json.loads((ckpt / "state.json").read_text())
+        extra: dict[str, Any] = (
+            {"replay_buffer_class": RelabelReplayBuffer} if self.rc.algo == "sac" else {})
         self.model = cls.load(ckpt / "policy.zip", env=self.env, device="cpu",
-                              tensorboard_log=tb)
+                              tensorboard_log=tb, **extra)
+        if (ckpt / "replay.npz").exists():
+            self.model.replay_buffer.load(ckpt / "replay.npz")  # type: ignore[attr-defined]
         if isinstance(self.env, VecNormalize) and (ckpt / "vecnorm.npz").exists():
             v = load_npz(ckpt / "vecnorm.npz")
             obs_rms: Any = self.env.obs_rms
@@ -235,6 +248,11 @@ class _Run:
         if self.learner is not None:
             torch.save(self.learner.state_dict(), tmp / "learner.pt")
             save_npz(tmp / "buffer.npz", self.learner.buffer.state_dict())
+        replay = getattr(self.model, "replay_buffer", None)
+        if isinstance(replay, RelabelReplayBuffer):  # the filled part, npz: size in state.json
+            state = dict(state, replay_bytes=replay.save(tmp / "replay.npz"))
+            if getattr(self.model, "_logger", None) is not None:
+                self.model.logger.record("sac/replay_bytes", state["replay_bytes"])
         state = dict(state, num_timesteps=int(self.model.num_timesteps),
                      reward_infer_s=self.reward_env.reward_seconds,
                      record_s=self.reward_env.record_seconds, time=time.time())
@@ -243,7 +261,8 @@ class _Run:
 
     def pretrain(self) -> None:
         """Labels on random-policy clips before RL starts (skipped when already done)."""
-        if self.learner is None or self.rc.pretrain_frac <= 0 or self.state:
+        if (self.learner is None or self.rc.pretrain_frac <= 0 or self.state
+                or self.rc.unsup_steps > 0):  # SAC's PEBBLE pre-training fills the pool
             return
         t0 = time.perf_counter()
         env = make_env(self.rc.preset, seed=self.cfg.seed + 10_000)
@@ -272,8 +291,12 @@ class _Run:
         self.pretrain()
         if not self.state:
             self.state = {"wall_s": time.perf_counter() - t0}
-        self.callback = PreferenceCallback(
-            learner=self.learner, reward_env=self.reward_env, metrics=metrics,
+        sac: dict[str, Any] = {}
+        if rc.algo == "sac":
+            sac = dict(unsup_steps=rc.unsup_steps, pretrain_epochs=rc.pretrain_epochs,
+                       reset_critic=self.cfg.reset_critic)
+        self.callback = (SACPreferenceCallback if sac else PreferenceCallback)(
+            **sac, learner=self.learner, reward_env=self.reward_env, metrics=metrics,
             total_steps=rc.steps, update_every=rc.update_every, log_every=rc.log_every,
             checkpoint_every=rc.checkpoint_every, save_checkpoint=self.save_checkpoint,
             state=self.state, progress=self.cfg.progress,
