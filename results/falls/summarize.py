@@ -13,8 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from prefrl.envs import load_preset
+from prefrl.config import load_run_config
 from prefrl.evaluate import random_policy_return
+from prefrl.guard import reading_summary
+from prefrl.rundir import MetricsLog
 from prefrl.training import provenance
 
 HERE = Path(__file__).parent
@@ -40,7 +42,8 @@ def main() -> int:
                     continue
                 ev = {k: json.loads((c / "eval.json").read_text()) for k, c in cells.items()}
                 res = {k: json.loads((c / "result.json").read_text()) for k, c in cells.items()}
-                rand = random_policy_return(load_preset(env_dir.name), episodes=10)
+                preset = load_run_config(td).resolve().preset  # the run's own, as it ran
+                rand = random_policy_return(preset, episodes=10)
                 lr, tr = ev["learned"]["true_return"], ev["true"]["true_return"]
                 rows.append({
                     "env": env_dir.name, "seed": int(seed_dir.name), "labels": ld.name,
@@ -53,12 +56,22 @@ def main() -> int:
                     "wall_ratio": res["learned"]["wall_s"] / res["true"]["wall_s"],
                     "reward_val_acc": res["learned"].get("reward_val_acc"),
                     "alarms": len(res["learned"].get("alarms", []) or []),
+                    "guard": reading_summary(MetricsLog(seed_dir / "metrics.csv").read()),
+                    "horizon": preset.horizon,
+                    "commit": res["learned"].get("provenance", {}).get("git_commit", "?")[:7],
                 })
     head = ("| task | seed | steps | learned | true | random | fraction of true | standard env, "
             "learned: return / length / falls of 10 | standard env, true | unhealthy share, "
-            "learned / true | wall learned / true | guard alarms |")
+            "learned / true | wall learned / true | guard: max ood / min corr / max trend | "
+            "guard alarms | commit |")
     lines = ["# Falls benchmark: termination = continue, 700 labels vs true reward", "", head,
-             "|" + " --- |" * 11]
+             "|" + " --- |" * 13]
+
+    def guard(g: dict) -> str:
+        vals = [g["hack_ood_max"], g["hack_corr_min"], g["hack_trend_max"]]
+        if all(v is None for v in vals):
+            return "not recorded"
+        return " / ".join("-" if v is None else f"{v:.2f}" for v in vals)
 
     def std(s: dict | None) -> str:
         return "-" if not s else f"{s['return']:.0f} / {s['length']:.0f} / {s['falls']}"
@@ -70,12 +83,17 @@ def main() -> int:
             f"{r['random']:.1f} | {r['fraction_of_true']:.2f} | {std(r['standard_learned'])} | "
             f"{std(r['standard_true'])} | "
             + " / ".join("-" if u is None else f"{u:.2f}" for u in uf)
-            + f" | {r['wall_ratio']:.2f}x | {r['alarms']} |")
+            + f" | {r['wall_ratio']:.2f}x | {guard(r['guard'])} | {r['alarms']}"
+            + (f" (first at step {r['guard']['first_alarm_step']})"
+               if r['guard']['first_alarm_step'] is not None else "")
+            + f" | {r['commit']} |")
     lines += ["", "learned, true, random: mean true return over 10 deterministic episodes of the "
-              "fixed-horizon env (1000 steps); fraction of true = (learned - random) / "
+              "fixed-horizon env (the preset's horizon); fraction of true = (learned - random) / "
               "(true - random). Standard env: the same final policy on Gymnasium's own env, "
               "with its termination and time limit. Unhealthy share: of the steps of the "
-              "training episodes in the last metrics row."]
+              "training episodes in the last metrics row. Guard: the extremes of the "
+              "reward-hacking guard's readings over the learned-reward run (`python -m "
+              "prefrl.guard RUN_DIR`); 'not recorded' for runs made before the guard landed."]
     (HERE / "summary.md").write_text("\n".join(lines) + "\n")
     (HERE / "summary.json").write_text(json.dumps(
         {"rows": rows, "provenance": provenance(" ".join(sys.argv))}, indent=2))
