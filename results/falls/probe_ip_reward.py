@@ -28,7 +28,7 @@ def roll(run: Path | None, preset, episodes: int = 20):
     if run is not None:
         pol, rms, _, _ = _load_policy(run)
     env = make_env(preset, seed=123)
-    O, A, R = [], [], []
+    obs, acts, rews = [], [], []
     for e in range(episodes):
         o, _ = env.reset(seed=1000 + e)
         for _ in range(preset.horizon):
@@ -37,14 +37,15 @@ def roll(run: Path | None, preset, episodes: int = 20):
             else:
                 a, _ = pol.predict(np.clip((o - rms[0]) / np.sqrt(rms[1] + 1e-8), -10, 10),
                                    deterministic=True)
-            O.append(o)
-            A.append(a)
+            obs.append(o)
+            acts.append(a)
             o, r, _, _, _ = env.step(a)
-            R.append(r)
-    return np.array(O, np.float32), np.array(A, np.float32), np.array(R)
+            rews.append(r)
+    return np.array(obs, np.float32), np.array(acts, np.float32), np.array(rews)
 
 
 def main() -> None:
+    """Probe each learned run's reward model (see the module docstring)."""
     balancer, learned = Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
     preset = _load_policy(balancer)[2].preset
     sets = {"balancing": roll(balancer, preset), "random": roll(None, preset)}
@@ -55,9 +56,9 @@ def main() -> None:
             rm = load_reward(f"{tmp}/m")
             own = roll(run, preset)
             print(run)
-            for name, (O, A, R) in {**sets, "own policy": own}.items():
-                mean, _ = rm.predict(O, A)
-                up = R > 0
+            for name, (obs, acts, rews) in {**sets, "own policy": own}.items():
+                mean, _ = rm.predict(obs, acts)
+                up = rews > 0
                 fmt = lambda m: f"{m.mean():.2f}" if m.size else "-"  # noqa: E731
                 print(f"  {name:10s}: upright share {up.mean():.2f}, learned reward upright "
                       f"{fmt(mean[up])}, fallen {fmt(mean[~up])}")

@@ -30,6 +30,7 @@ def last(metrics: Path, col: str) -> float | None:
 
 
 def main() -> int:
+    """Write summary.md and summary.json from the finished pairs."""
     rows = []
     for env_dir in sorted(p for p in HERE.iterdir() if p.is_dir()):
         learned_dirs = sorted(p for p in env_dir.iterdir() if p.name.startswith("labels-"))
