@@ -2,11 +2,8 @@
 
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import gymnasium as gym
 import numpy as np
@@ -14,6 +11,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from killing import kill_after_checkpoint
 
 from prefrl.config import ConfigError, TrainConfig
 from prefrl.entropy import StateEntropy, knn_distance
@@ -247,20 +245,7 @@ def test_killed_sac_run_resumes_with_its_replay_buffer(tmp_path):
     proc = subprocess.Popen([PY, "-m", "prefrl.cli", "train", *args, "--checkpoint-every",
                              "200"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
-    state = run / "checkpoint" / "state.json"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if state.exists():
-            try:
-                if json.loads(state.read_text())["num_timesteps"] >= 400:
-                    break
-            except (json.JSONDecodeError, KeyError):
-                pass
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    at_kill = json.loads(state.read_text())
+    at_kill = kill_after_checkpoint(proc, run, 400)
     assert at_kill["replay_bytes"] > 0
     assert at_kill["switched_at"] == 200  # the preset's 400, capped at steps / 5
     with LabelStore(run / "labels.sqlite") as store:
@@ -277,7 +262,7 @@ def test_killed_sac_run_resumes_with_its_replay_buffer(tmp_path):
     assert steps == sorted(set(steps)) and steps[-1] == 1000
     replay = np.load(run / "checkpoint" / "replay.npz")
     assert len(replay["rewards"]) == 1000  # the transitions before the kill were kept
-    final = json.loads(state.read_text())
+    final = json.loads((run / "checkpoint" / "state.json").read_text())
     assert final["switched_at"] == 200  # not pre-trained a second time
 
 

@@ -2,13 +2,11 @@
 
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from killing import kill_after_checkpoint
 
 from prefrl.config import ConfigError, TrainConfig
 from prefrl.store import LabelStore
@@ -88,19 +86,7 @@ def test_killed_run_resumes_without_losing_or_repeating_labels(tmp_path, mode):
     proc = subprocess.Popen([PY, "-m", "prefrl.cli", "train", *TINY, "--run-dir", str(run),
                              "--checkpoint-every", "1024", "--reward-training", mode],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    state = run / "checkpoint" / "state.json"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if state.exists():
-            try:
-                if json.loads(state.read_text())["num_timesteps"] >= 2048:
-                    break
-            except (json.JSONDecodeError, KeyError):
-                pass
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(proc, run, 2048)
     with LabelStore(run / "labels.sqlite") as store:
         labels_at_kill = store.n_labels()
     assert 0 < labels_at_kill < 30
