@@ -40,6 +40,11 @@ The response ``on_hack="ask"`` brings labels forward from the schedule (those du
 next ``ask_ahead`` share of the run, at least ``ask_min``, never past the budget: the schedule
 then asks nothing until its target catches up, so the run still spends exactly its budget)
 and asks them about pairs of the agent's newest clips, chosen by the run's selector.
+
+A run on a frozen reward model (``--reward-model-frozen``) has no learner: the guard then
+watches a :class:`FrozenWatch`, the clips the reward wrapper records against the model folder's
+reference clips (:class:`~prefrl.reward.model.ReferenceClips`); it has no labels to ask, so its
+alarms only warn.
 """
 
 from __future__ import annotations
@@ -50,8 +55,14 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from scipy import stats
 
+from prefrl.guard_stats import (
+    Hysteresis,
+    divergence,
+    ood_ratio,
+    rank_correlation,
+    time_trend,
+)
 from prefrl.query import clip_returns
 from prefrl.reward.dataset import ClipTable
 from prefrl.types import Clip, ClipPair, pair_key
@@ -59,99 +70,15 @@ from prefrl.types import Clip, ClipPair, pair_key
 if TYPE_CHECKING:
     from prefrl.learner import PreferenceLearner
     from prefrl.reward.ensemble import RewardEnsemble
+    from prefrl.reward.model import ReferenceClips
+    from prefrl.segments import SegmentBuffer
+    from prefrl.store import LabelStore
 
 OnHack = Literal["ask", "none"]
 ON_HACK = ("ask", "none")
 GUARD_COLUMNS = ["hack_ood", "hack_corr", "hack_trend", "hack_trend_learned", "hack_trend_true",
                  "hack_alarm"]
 """Metrics-row columns the guard fills (``hack_alarm``: active alarm kinds joined by '+')."""
-
-
-# ---------------------------------------------------------------------- statistics
-def disagreement(returns: np.ndarray) -> float:
-    """Mean over clips of the std across members of each clip's return; ``returns`` (K, n)."""
-    r = np.asarray(returns, float)
-    if r.ndim != 2 or r.shape[1] == 0:
-        return float("nan")
-    return float(r.std(0).mean())
-
-
-def ood_ratio(recent: np.ndarray, labelled: np.ndarray) -> float:
-    """Disagreement on ``recent`` clips over that on ``labelled`` clips, both ``(K, n)``.
-
-    Each member is standardised on its labelled returns first (mean 0, std 1): offsets carry
-    no preference, and the run's per-member output normalisation (fit on the agent's recent
-    steps) sets each member's scale arbitrarily. NaN when undefined (one member, fewer than two
-    clips, or members that agree exactly on the labelled clips).
-    """
-    recent, labelled = np.asarray(recent, float), np.asarray(labelled, float)
-    if labelled.shape[1] < 2 or recent.shape[1] == 0 or labelled.shape[0] < 2:
-        return float("nan")
-    scale = labelled.std(1, keepdims=True)
-    if not (scale > 0).all():
-        return float("nan")
-    offset = labelled.mean(1, keepdims=True)
-    base = disagreement((labelled - offset) / scale)
-    if not base > 0:
-        return float("nan")
-    return disagreement((recent - offset) / scale) / base
-
-
-def time_trend(steps: np.ndarray, values: np.ndarray) -> float:
-    """Pearson correlation of ``values`` with ``steps``: a slope normalised to [-1, 1]."""
-    s, v = np.asarray(steps, float), np.asarray(values, float)
-    if len(s) < 3 or np.std(s) == 0 or np.std(v) == 0:
-        return float("nan")
-    return float(np.corrcoef(s, v)[0, 1])
-
-
-def divergence(trend_learned: float, trend_true: float) -> float:
-    """``min(learned, -true)``: > 0 only when learned rises while true falls."""
-    return float(min(trend_learned, -trend_true))
-
-
-def rank_correlation(learned: np.ndarray, true: np.ndarray) -> float:
-    """Spearman correlation (NaN when either side is constant or too short)."""
-    learned, true = np.asarray(learned, float), np.asarray(true, float)
-    if len(learned) < 3 or np.std(learned) == 0 or np.std(true) == 0:
-        return float("nan")
-    return float(stats.spearmanr(learned, true)[0])
-
-
-# ---------------------------------------------------------------------- alarms
-class Hysteresis:
-    """One alarm kind with hysteresis, so that it does not flap.
-
-    It trips after ``min_rows`` rows in a row past ``trip`` and clears after as many past
-    ``clear`` (``above``: high values are bad). NaN readings change nothing.
-
-    >>> h = Hysteresis(trip=3.0, clear=2.0, above=True, min_rows=2)
-    >>> [h.update(v) for v in (4, 1, 4, 4, 2.5, 1, 1)]
-    [None, None, None, 'trip', None, None, 'clear']
-    """
-
-    def __init__(self, trip: float, clear: float, *, above: bool, min_rows: int) -> None:
-        if (clear > trip) if above else (clear < trip):
-            raise ValueError(f"clear threshold {clear} is past trip threshold {trip}")
-        self.trip, self.clear, self.above, self.min_rows = trip, clear, above, max(1, min_rows)
-        self.active, self.count = False, 0
-
-    def _past(self, v: float, t: float) -> bool:
-        return v >= t if self.above else v <= t
-
-    def update(self, value: float | None) -> str | None:
-        """Feed one reading; return ``'trip'``, ``'clear'`` or None."""
-        if value is None or math.isnan(value):
-            return None
-        if not self.active:
-            self.count = self.count + 1 if self._past(value, self.trip) else 0
-        else:
-            back = (value < self.clear) if self.above else (value > self.clear)
-            self.count = self.count + 1 if back else 0
-        if self.count < self.min_rows:
-            return None
-        self.active, self.count = not self.active, 0
-        return "trip" if self.active else "clear"
 
 
 @dataclass
@@ -188,13 +115,40 @@ class GuardConfig:
             raise ValueError(f"on_hack must be one of {', '.join(ON_HACK)}, got {self.on_hack!r}")
 
 
-class HackGuard:
-    """Readings, alarms and the ``ask`` response of one run (see the module docstring)."""
+def labelled_sample(store: LabelStore, n: int) -> list[str]:
+    """The ``n`` smallest hashes of labelled clips: the guard's stable random sample of them."""
+    return sorted({h for r in store.label_rows() for h in (r[1], r[2])})[:n]
 
-    def __init__(self, learner: PreferenceLearner, config: GuardConfig | None = None) -> None:
-        self.learner, self.config = learner, config or GuardConfig()
+
+@dataclass
+class FrozenWatch:
+    """What the guard watches in a run on a frozen reward model (no learner, no labels)."""
+
+    ensemble: RewardEnsemble
+    buffer: SegmentBuffer
+    """The agent's clips, recorded by the reward wrapper."""
+    reference: ReferenceClips
+    """The labelled clips the model was trained on (a sample, from the model folder)."""
+    synthetic: bool = True
+    """Whether the env's reward is the goal (False for a model taught by people)."""
+
+
+class HackGuard:
+    """Readings, alarms and the ``ask`` response of one run (see the module docstring).
+
+    Watches a :class:`~prefrl.learner.PreferenceLearner`, or with ``frozen`` a run on a frozen
+    reward model: the same readings and alarms, against the model's reference clips; with no
+    labels to ask, its alarms only warn.
+    """
+
+    def __init__(self, learner: PreferenceLearner | None, config: GuardConfig | None = None,
+                 *, frozen: FrozenWatch | None = None) -> None:
+        if (learner is None) == (frozen is None):
+            raise ValueError("HackGuard watches either a learner or a frozen model")
+        self.learner, self.frozen, self.config = learner, frozen, config or GuardConfig()
         c = self.config
-        self.synthetic = learner.oracle is not None
+        self.synthetic = (learner.oracle is not None if learner is not None
+                          else self._frozen().synthetic)
         self.kinds = {
             "ood": Hysteresis(c.ood_trip, c.ood_clear, above=True, min_rows=c.min_rows),
             "corr": Hysteresis(c.corr_trip, c.corr_clear, above=False, min_rows=c.min_rows),
@@ -205,19 +159,34 @@ class HackGuard:
         self.rows_since_response = 0
         self._ref = ClipTable()
         self._ref_true: dict[str, float] = {}
-        self._ref_scores: tuple[tuple[int, int], np.ndarray] | None = None
+        self._ref_scores: tuple[Any, np.ndarray] | None = None
+
+    @property
+    def ensemble(self) -> RewardEnsemble:
+        """The ensemble the agent is paid by."""
+        return self.learner.ensemble if self.learner is not None else self._frozen().ensemble
+
+    def _frozen(self) -> FrozenWatch:
+        assert self.frozen is not None
+        return self.frozen
+
+    def _learner(self) -> PreferenceLearner:
+        if self.learner is None:
+            raise RuntimeError("a guard on a frozen reward model has no labels to ask")
+        return self.learner
 
     # ------------------------------------------------------------------ readings
     def agent_clips(self, n: int) -> list[Clip]:
         """The agent's ``n`` newest pooled clips, oldest first (random-policy clips left out)."""
-        buf = self.learner.buffer
+        buf = self.learner.buffer if self.learner is not None else self._frozen().buffer
         out = [c for c in buf.recent(n + 64) if not _random_policy(c)]
         return out[-n:]
 
     def _labelled(self) -> list[str]:
-        """Sync the labelled reference sample (the smallest hashes: a stable random sample)."""
-        rows = self.learner.store.label_rows()
-        hashes = sorted({h for r in rows for h in (r[1], r[2])})[: self.config.labelled_clips]
+        """Sync the labelled reference sample (:func:`labelled_sample`, or the frozen model's)."""
+        if self.learner is None:
+            return self._frozen_reference()
+        hashes = labelled_sample(self.learner.store, self.config.labelled_clips)
         missing = [h for h in hashes if h not in self._ref]
         keep = set(hashes)
         for h in [h for h in self._ref.hashes() if h not in keep]:
@@ -228,8 +197,21 @@ class HackGuard:
             self._ref_true[clip.hash] = float(clip.true_return)
         return hashes
 
+    def _frozen_reference(self) -> list[str]:
+        ref = self._frozen().reference
+        n = min(len(ref), self.config.labelled_clips)
+        hashes = [f"reference-{i}" for i in range(n)]
+        if len(self._ref_true) != n:
+            for i, h in enumerate(hashes):
+                self._ref.add(h, ref.obs[i], ref.acts[i])
+                self._ref_true[h] = float(ref.true_return[i])
+        return hashes
+
     def _labelled_returns(self, ens: RewardEnsemble, hashes: list[str]) -> np.ndarray:
-        key = (self.learner.n_updates, hash(tuple(hashes)))
+        # rescored after every update, and after every refit of the output normalisation
+        # (a frozen model's follows the agent's recent steps)
+        key = (self.learner.n_updates if self.learner is not None else 0,
+               tuple(ens.out_mean.tolist()), tuple(ens.out_std.tolist()), hash(tuple(hashes)))
         if self._ref_scores is None or self._ref_scores[0] != key:
             parts = []
             for i in range(0, len(hashes), 64):
@@ -246,7 +228,7 @@ class HackGuard:
         hashes = self._labelled()
         if len(window) < c.min_clips or len(hashes) < c.min_clips:
             return out
-        ens = self.learner.ensemble
+        ens = self.ensemble
         rets = clip_returns(ens, window)  # (K, n), oldest first
         recent = rets[:, -c.recent_clips:]
         out["hack_ood"] = _num(ood_ratio(recent, self._labelled_returns(ens, hashes)))
@@ -292,7 +274,7 @@ class HackGuard:
     def respond(self, step: int, tripped: list[dict[str, Any]]) -> int:
         """Apply ``on_hack`` after :meth:`observe`; return the labels asked (0 for none)."""
         self.rows_since_response += 1
-        if self.config.on_hack == "none" or not self.active():
+        if self.config.on_hack == "none" or not self.active() or self.learner is None:
             return 0
         if not tripped and self.rows_since_response < self.config.respond_every:
             return 0
@@ -301,7 +283,7 @@ class HackGuard:
 
     def labels_to_bring_forward(self, step: int) -> int:
         """Labels to ask now (see :class:`GuardConfig`), never more than the budget has left."""
-        lr, c = self.learner, self.config
+        lr, c = self._learner(), self.config
         sched, asked = lr.schedule, lr.store.n_queries()
         ahead = min(sched.total_steps, step + int(math.ceil(c.ask_ahead * sched.total_steps)))
         left = sched.total - asked
@@ -314,7 +296,8 @@ class HackGuard:
         clips = self.agent_clips(self.config.recent_clips)
         if n <= 0 or len(clips) < 2:
             return 0
-        return self.learner.ask(step, n=n, source=NewestPairs(clips, self.learner.buffer.clips()))
+        lr = self._learner()
+        return lr.ask(step, n=n, source=NewestPairs(clips, lr.buffer.clips()))
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -29,18 +29,19 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from prefrl.config import ResolvedConfig, TrainConfig, load_run_config
 from prefrl.envs import EnvPreset, make_env
-from prefrl.guard import GuardConfig, HackGuard
+from prefrl.guard import FrozenWatch, GuardConfig, HackGuard
 from prefrl.human import finish_run, start_human_run, waiter
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.memory import tame_allocator
 from prefrl.query import SessionSchedule
-from prefrl.reward.ensemble import RewardEnsemble
+from prefrl.reward.model import RewardModel
 from prefrl.reward.trainer import TrainerConfig
 from prefrl.rollouts import collect_clips
 from prefrl.rundir import MetricsLog, RunDir, load_npz, save_npz
 from prefrl.sb3.callback import PreferenceCallback
 from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv, RecordRenderState
 from prefrl.sb3.sac import RelabelReplayBuffer, SACPreferenceCallback, sac_checks
+from prefrl.segments import SegmentBuffer
 
 
 @dataclass
@@ -155,9 +156,17 @@ class _Run:
         if threads:
             torch.set_num_threads(threads)
         self.learner: PreferenceLearner | None = None
-        buffer = None
-        start = self._reward_model(venv)
+        buffer: SegmentBuffer | None = None
+        start_model = self._reward_model(venv)
+        start = None if start_model is None else start_model.ensemble
         frozen = start if cfg.reward_model_frozen else None
+        self.frozen_watch: FrozenWatch | None = None
+        if frozen is not None and start_model is not None and start_model.reference is not None:
+            # the agent's clips for the guard, measured against the model's reference clips
+            buffer = SegmentBuffer(rc.preset.clip_len, capacity=512, max_bytes=cfg.pool_mb << 20,
+                                   rng=np.random.default_rng(cfg.seed + 3))
+            self.frozen_watch = FrozenWatch(frozen, buffer, start_model.reference,
+                                            synthetic=cfg.oracle != "human")
         if cfg.reward == "learned" and frozen is None:
             lc = LearnerConfig(
                 labels=rc.labels, total_steps=rc.steps, pretrain_frac=rc.pretrain_frac,
@@ -204,8 +213,8 @@ class _Run:
         else:
             self._load(ckpt, cls, tb)
 
-    def _reward_model(self, venv: VecEnv) -> RewardEnsemble | None:
-        """The ensemble of ``--reward-model`` (checked against the run's env), or None."""
+    def _reward_model(self, venv: VecEnv) -> RewardModel | None:
+        """The model of ``--reward-model`` (checked against the run's env), or None."""
         if self.cfg.reward_model is None:
             return None
         from prefrl.reward.model import load_reward
@@ -213,7 +222,7 @@ class _Run:
         model = load_reward(self.cfg.reward_model,
                             device=None if self.cfg.device == "auto" else self.cfg.device)
         model.check(self.rc.env_id, venv.observation_space, venv.action_space)
-        return model.ensemble
+        return model
 
     def _load(self, ckpt: Path, cls: type[BaseAlgorithm], tb: str | None) -> None:
         self.state = json.loads((ckpt / "state.json").read_text())
@@ -300,8 +309,7 @@ class _Run:
             total_steps=rc.steps, update_every=rc.update_every, log_every=rc.log_every,
             checkpoint_every=rc.checkpoint_every, save_checkpoint=self.save_checkpoint,
             state=self.state, progress=self.cfg.progress,
-            guard=None if self.learner is None
-            else HackGuard(self.learner, GuardConfig(on_hack=self.cfg.on_hack)),
+            guard=self._guard(),
         )
         if self.learner is not None and self.learner.n_updates:
             self.callback.last_reward_metrics = dict(getattr(self, "pretrain_metrics", {}))
@@ -312,6 +320,15 @@ class _Run:
                              progress_bar=False)
         self.callback.checkpoint()
         return self.result()
+
+    def _guard(self) -> HackGuard | None:
+        """The reward-hacking guard: on the learner, or on a frozen model with reference clips."""
+        config = GuardConfig(on_hack=self.cfg.on_hack)
+        if self.learner is not None:
+            return HackGuard(self.learner, config)
+        if self.frozen_watch is not None:
+            return HackGuard(None, config, frozen=self.frozen_watch)
+        return None
 
     def result(self) -> RunResult:
         cb, m = self.callback, self.callback.last_reward_metrics

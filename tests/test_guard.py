@@ -10,16 +10,8 @@ import pytest
 from ridge import ENV_ID, write_preset
 
 from prefrl.config import ConfigError, TrainConfig
-from prefrl.guard import (
-    GuardConfig,
-    HackGuard,
-    Hysteresis,
-    NewestPairs,
-    divergence,
-    ood_ratio,
-    rank_correlation,
-    time_trend,
-)
+from prefrl.guard import GuardConfig, HackGuard, NewestPairs
+from prefrl.guard_stats import Hysteresis, divergence, ood_ratio, rank_correlation, time_trend
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.reward import RewardEnsemble
 from prefrl.rollouts import collect_clips

@@ -260,3 +260,67 @@ def test_frozen_reward_is_renormalised_on_recent_steps():
     obs = np.concatenate([o for o, _ in env._recent])
     acts = np.concatenate([a for _, a in env._recent])
     assert abs(float(model(obs, acts).mean())) < 1e-4
+
+
+def _pendulum_store(path, n_clips=120, seed=0):
+    """A label store of a perfect teacher's answers on random-policy Pendulum clips."""
+    from prefrl.oracles import SyntheticOracle
+    from prefrl.rollouts import collect_clips
+    from prefrl.types import ClipPair
+
+    clips = collect_clips(gym.make("Pendulum-v1"), n_clips, 25, np.random.default_rng(seed))
+    oracle = SyntheticOracle("perfect", rng=np.random.default_rng(seed + 1))
+    with LabelStore(path) as store:
+        for j in range(n_clips):
+            pair = ClipPair(clips[j], clips[(j + 10) % n_clips])
+            store.add_label(oracle.label(pair, query_id=store.add_query(pair, "random", 0.0)))
+    return clips
+
+
+def test_model_folder_carries_reference_clips_and_refuses_bad_ones(tmp_path):
+    """Offline training stores a sample of its labelled clips; a bad reference file is refused."""
+    clips = _pendulum_store(tmp_path / "labels.sqlite")
+    model, _ = train_offline(tmp_path / "labels.sqlite", env="Pendulum", epochs=2)
+    ref = model.reference
+    assert ref is not None and len(ref) == 120 and ref.obs.shape == (120, 25, 3)
+    by_hash = {c.hash: c for c in clips}
+    with LabelStore(tmp_path / "labels.sqlite", create=False) as store:
+        from prefrl.guard import labelled_sample
+
+        first = by_hash[labelled_sample(store, 1)[0]]  # the guard's own sample, in its order
+    assert np.array_equal(ref.obs[0], first.obs) and ref.true_return[0] == first.true_return
+    model.save(tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert doc["reference"] == {"file": "reference.npz", "clips": 120}
+    back = load_reward(tmp_path / "m", device="cpu")
+    assert np.array_equal(back.reference.obs, ref.obs)
+    assert np.array_equal(back.reference.true_return, ref.true_return)
+
+    np.savez(tmp_path / "m" / "reference.npz", obs=ref.obs[:, :10], acts=ref.acts,
+             true_return=ref.true_return)  # clips of the wrong length
+    with pytest.raises(RewardModelError, match=r"reference clips .* do not fit the model: obs"):
+        load_reward(tmp_path / "m", device="cpu")
+    (tmp_path / "m" / "reference.npz").write_bytes(b"not a zip")
+    with pytest.raises(RewardModelError, match="cannot read reference clips"):
+        load_reward(tmp_path / "m", device="cpu")
+
+
+def test_a_run_on_a_frozen_model_gets_the_hacking_guard(tmp_path):
+    """Frozen runs have no learner; the guard measures them against the model's reference."""
+    from prefrl.rundir import MetricsLog
+    from prefrl.training import train
+
+    _pendulum_store(tmp_path / "labels.sqlite")
+    model, _ = train_offline(tmp_path / "labels.sqlite", env="Pendulum", epochs=20)
+    model.save(tmp_path / "m")
+    res = train(TrainConfig(env="Pendulum", steps=6144, log_every=512, seed=0, n_envs=1,
+                            progress=False, tensorboard=False, torch_threads=1,
+                            reward_model=tmp_path / "m", reward_model_frozen=True,
+                            run_dir=tmp_path / "frozen"))
+    assert res.labels == 0
+    rows = MetricsLog(tmp_path / "frozen" / "metrics.csv").read()
+    ood = [float(r["hack_ood"]) for r in rows if r.get("hack_ood")]
+    corr = [float(r["hack_corr"]) for r in rows if r.get("hack_corr")]
+    assert ood and all(v > 0 for v in ood)  # measured against the 120 reference clips
+    assert corr and all(-1 <= v <= 1 for v in corr)  # the env's reward is known
+    assert "alarms" in json.loads((tmp_path / "frozen" / "result.json").read_text())

@@ -13,6 +13,11 @@ Format ``prefrl-reward-model``, version :data:`MODEL_VERSION`; one folder holdin
 * ``weights.pt``: the ensemble's ``state_dict`` (every member's weights and input
   standardisation, plus the per-member output normalisation ``out_mean``/``out_std``), written
   by ``torch.save`` and read with ``torch.load(weights_only=True)``: tensors only, no pickle.
+* ``reference.npz`` (optional, named by ``"reference"`` in ``model.json``): a sample of the
+  labelled clips the model was trained on, arrays ``obs`` ``(n, clip_len, *obs_shape)``,
+  ``acts`` ``(n, clip_len, *act_shape)`` and ``true_return`` ``(n,)``, read without pickle.
+  The reward-hacking guard of a run on the frozen model measures against them
+  (:class:`ReferenceClips`).
 
 The reward of one step is the mean over members of their normalised outputs, as in a run.
 Loading checks the format and version; :meth:`RewardModel.check_env` refuses an env whose id or
@@ -36,6 +41,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +55,7 @@ from prefrl.reward.ensemble import RewardEnsemble
 MODEL_FORMAT = "prefrl-reward-model"
 MODEL_VERSION = 1
 WEIGHTS_FILE = "weights.pt"
+REFERENCE_FILE = "reference.npz"
 OBS_TRANSFORMS = (None, "atari_score_mask")
 
 
@@ -126,6 +134,38 @@ def _short(a: np.ndarray) -> str:
 
 
 # ---------------------------------------------------------------------- the model
+@dataclass(frozen=True)
+class ReferenceClips:
+    """Labelled clips a model was trained on (a sample), for the guard of frozen runs."""
+
+    obs: np.ndarray
+    """``(n, clip_len, *obs_shape)``"""
+    acts: np.ndarray
+    """``(n, clip_len, *act_shape)``"""
+    true_return: np.ndarray
+    """``(n,)``: each clip's true return (the env's reward)."""
+
+    def __len__(self) -> int:
+        return len(self.true_return)
+
+    def check(self, observation_space: gym.Space, action_space: gym.Space,
+              clip_len: int) -> str | None:
+        """Why these clips do not fit the model's spaces and clip length, or None."""
+        n = len(self.true_return)
+        want_obs = (n, clip_len, *observation_space.shape)  # type: ignore[misc]
+        want_acts = (n, clip_len, *action_space.shape)  # type: ignore[misc]
+        if self.true_return.ndim != 1 or n < 1:
+            return f"true_return has shape {self.true_return.shape}, want (n,) with n >= 1"
+        if self.obs.shape != want_obs:
+            return f"obs has shape {self.obs.shape}, want {want_obs}"
+        if self.acts.shape != want_acts:
+            return f"acts has shape {self.acts.shape}, want {want_acts}"
+        if not (np.isfinite(self.true_return).all()
+                and np.isfinite(self.obs.astype(np.float64, copy=False)).all()):
+            return "it holds NaN or infinite values"
+        return None
+
+
 class RewardModel:
     """A trained reward ensemble with what it was trained for: env id, spaces, clip length.
 
@@ -135,7 +175,8 @@ class RewardModel:
 
     def __init__(self, ensemble: RewardEnsemble, observation_space: gym.Space,
                  action_space: gym.Space, env_id: str, clip_len: int, *,
-                 obs_transform: str | None = None, meta: dict[str, Any] | None = None) -> None:
+                 obs_transform: str | None = None, meta: dict[str, Any] | None = None,
+                 reference: ReferenceClips | None = None) -> None:
         if obs_transform not in OBS_TRANSFORMS:
             raise RewardModelError(f"unknown obs_transform {obs_transform!r}")
         self.ensemble = ensemble
@@ -143,6 +184,8 @@ class RewardModel:
         self.env_id, self.clip_len, self.obs_transform = env_id, int(clip_len), obs_transform
         self.meta: dict[str, Any] = dict(meta or {})
         """Everything else in ``model.json``: trainer settings, training stats, source."""
+        self.reference = reference
+        """A sample of the labelled clips it was trained on (None: not known)."""
         self._transform = None
         if obs_transform == "atari_score_mask":
             from prefrl.atari import reward_observation_fn
@@ -203,6 +246,8 @@ class RewardModel:
             "obs_transform": self.obs_transform, "members": ens.member_configs(),
             "weights": WEIGHTS_FILE,
             "normalisation": {"out_mean": ens.out_mean.tolist(), "out_std": ens.out_std.tolist()},
+            "reference": None if self.reference is None else {
+                "file": REFERENCE_FILE, "clips": len(self.reference)},
         }
 
     def save(self, path: str | Path) -> Path:
@@ -215,6 +260,9 @@ class RewardModel:
         tmp.mkdir(parents=True)
         state = {k: v.detach().cpu() for k, v in self.ensemble.state_dict().items()}
         torch.save(state, tmp / WEIGHTS_FILE)
+        if self.reference is not None:
+            ref = self.reference
+            np.savez(tmp / REFERENCE_FILE, obs=ref.obs, acts=ref.acts, true_return=ref.true_return)
         (tmp / "model.json").write_text(json.dumps(self.to_json(), indent=2, default=str))
         old = out.with_name(out.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -260,7 +308,28 @@ def load_reward(path: str | Path, device: torch.device | str | None = None) -> R
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise RewardModelError(f"weights {weights} do not match model.json: {msg}") from None
     known = {"format", "version", "env_id", "clip_len", "observation_space", "action_space",
-             "obs_transform", "members", "weights", "normalisation"}
+             "obs_transform", "members", "weights", "normalisation", "reference"}
     meta = {k: v for k, v in doc.items() if k not in known}
+    reference = _load_reference(folder, doc.get("reference"), obs_space, act_space, clip_len)
     return RewardModel(ens, obs_space, act_space, env_id, clip_len, obs_transform=transform,
-                       meta=meta)
+                       meta=meta, reference=reference)
+
+
+def _load_reference(folder: Path, entry: Any, obs_space: gym.Space, act_space: gym.Space,
+                    clip_len: int) -> ReferenceClips | None:
+    """The model's reference clips (``model.json`` ``"reference"``), checked; None if none."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        raise RewardModelError(f"{folder}/model.json: bad field 'reference' {entry!r}")
+    path = folder / Path(entry["file"]).name  # never outside the model folder
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ref = ReferenceClips(np.asarray(z["obs"]), np.asarray(z["acts"]),
+                                 np.asarray(z["true_return"], np.float64))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise RewardModelError(f"cannot read reference clips {path}: {e}") from None
+    why = ref.check(obs_space, act_space, clip_len)
+    if why:
+        raise RewardModelError(f"reference clips {path} do not fit the model: {why}")
+    return ref

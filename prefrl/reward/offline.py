@@ -31,7 +31,7 @@ from prefrl.reward.metrics import (
     preference_accuracy,
     return_correlation,
 )
-from prefrl.reward.model import RewardModel, RewardModelError
+from prefrl.reward.model import ReferenceClips, RewardModel, RewardModelError
 from prefrl.reward.trainer import RewardTrainer, TrainerConfig, is_validation
 from prefrl.store import LabelStore, StoreError
 
@@ -103,6 +103,26 @@ def spaces_of(preset: Any) -> tuple[Any, Any, str | None]:
         env.close()
 
 
+def labelled_reference(store: LabelStore, n: int = 200,
+                       max_bytes: int = 64 << 20) -> ReferenceClips | None:
+    """A sample of a store's labelled clips for the model folder (the guard's sample rule).
+
+    At most ``n`` clips and ``max_bytes`` of observations and actions (Atari frames are big);
+    None when the store has no labelled clips.
+    """
+    from prefrl.guard import labelled_sample
+
+    clips = store.get_clips(labelled_sample(store, n), render_state=False)
+    if not clips:
+        return None
+    shape = (clips[0].obs.shape, clips[0].acts.shape)
+    clips = [c for c in clips if (c.obs.shape, c.acts.shape) == shape]
+    per_clip = max(1, clips[0].obs.nbytes + clips[0].acts.nbytes)
+    clips = clips[: max(1, max_bytes // per_clip)]
+    return ReferenceClips(np.stack([c.obs for c in clips]), np.stack([c.acts for c in clips]),
+                          np.array([c.true_return for c in clips], np.float64))
+
+
 def train_offline(labels: str | Path, *, env: str | None = None, epochs: int = 100,
                   ensemble_size: int | None = None, seed: int = 0,
                   trainer: TrainerConfig | None = None,
@@ -129,7 +149,8 @@ def train_offline(labels: str | Path, *, env: str | None = None, epochs: int = 1
                 "source": {"kind": "offline", "labels": str(src.path),
                            "run_dir": None if src.run_dir is None else str(src.run_dir)}}
         model = RewardModel(ens, obs_space, act_space, preset.env_id, src.clip_len,
-                            obs_transform=transform, meta=meta)
+                            obs_transform=transform, meta=meta,
+                            reference=labelled_reference(src.store))
     return model, training
 
 
@@ -240,5 +261,9 @@ def export_run_model(run_dir: str | Path) -> RewardModel:
             "source": {"kind": "run", "run_dir": str(rd.path), "env_step": step,
                        "reward_updates": int(state.get("n_updates", 0)),
                        "labels_trained_on": int(state.get("trained_on", -1))}}
+    reference = None
+    if rd.store_path.is_file():
+        with LabelStore(rd.store_path, create=False) as store:
+            reference = labelled_reference(store)
     return RewardModel(ens, obs_space, act_space, rc.env_id, rc.preset.clip_len,
-                       obs_transform=transform, meta=meta)
+                       obs_transform=transform, meta=meta, reference=reference)

@@ -233,6 +233,7 @@ class PreferenceCallback(BaseCallback):
             what = ", ".join(f"{a['kind']} {a['value']:.3g} (threshold {a['threshold']:g})"
                              for a in tripped)
             done = (f"asked {asked} labels about the agent's newest clips" if asked
+                    else "frozen reward model: no labels to ask" if self.guard.learner is None
                     else "no labels left to ask" if self.guard.config.on_hack == "ask"
                     else "on_hack=none")
             self._warn(f"prefrl: WARNING reward hacking? step {t}: {what}; {done}")
