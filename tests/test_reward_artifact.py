@@ -300,6 +300,16 @@ def test_model_folder_carries_reference_clips_and_refuses_bad_ones(tmp_path):
              true_return=ref.true_return)  # clips of the wrong length
     with pytest.raises(RewardModelError, match=r"reference clips .* do not fit the model: obs"):
         load_reward(tmp_path / "m", device="cpu")
+    bad = ref.obs.copy()
+    bad[0, 0, 0] = np.nan
+    np.savez(tmp_path / "m" / "reference.npz", obs=bad, acts=ref.acts,
+             true_return=ref.true_return)
+    with pytest.raises(RewardModelError, match="NaN or infinite"):
+        load_reward(tmp_path / "m", device="cpu")
+    np.savez(tmp_path / "m" / "reference.npz", obs=ref.obs.astype(str), acts=ref.acts,
+             true_return=ref.true_return)
+    with pytest.raises(RewardModelError, match="obs has dtype"):
+        load_reward(tmp_path / "m", device="cpu")
     (tmp_path / "m" / "reference.npz").write_bytes(b"not a zip")
     with pytest.raises(RewardModelError, match="cannot read reference clips"):
         load_reward(tmp_path / "m", device="cpu")

@@ -160,8 +160,13 @@ class ReferenceClips:
             return f"obs has shape {self.obs.shape}, want {want_obs}"
         if self.acts.shape != want_acts:
             return f"acts has shape {self.acts.shape}, want {want_acts}"
-        if not (np.isfinite(self.true_return).all()
-                and np.isfinite(self.obs.astype(np.float64, copy=False)).all()):
+        for name, a in (("obs", self.obs), ("acts", self.acts)):
+            if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+                return f"{name} has dtype {a.dtype}, want numbers"
+        # integer arrays (Atari frames) are finite by type: no float copy of them
+        floats = [a for a in (self.true_return, self.obs)
+                  if np.issubdtype(a.dtype, np.inexact)]
+        if not all(np.isfinite(a).all() for a in floats):
             return "it holds NaN or infinite values"
         return None
 
