@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium
@@ -31,6 +32,7 @@ from prefrl.presets import (  # noqa: F401 - re-exported: prefrl.envs is the pub
     PRESET_DIR,
     TERMINATIONS,
     EnvPreset,
+    PosturePenalty,
     list_presets,
     load_preset,
     preset_dir,
@@ -48,7 +50,9 @@ class FixedHorizon(gymnasium.Wrapper):
     - ``"continue"`` (MuJoCo, as in Christiano et al. 2017, appendix A): the termination flag is
       ignored and the physics goes on. The inner reward already stops paying its healthy/alive
       bonus while the condition holds (Gymnasium v5); ``unhealthy_penalty`` (``<= 0``) is added
-      to the true reward on every such step where that lost bonus is too weak a signal.
+      to the true reward on every such step where that lost bonus is too weak a signal, and
+      ``posture_penalty`` (:class:`~prefrl.presets.PosturePenalty`) on every step, graded by
+      how far a joint is out of its range (``info["posture_penalty"]``).
     - ``"reset"`` (Atari, as in the paper): ``termination_penalty`` is added once and the inner
       env is reset in place; the reset observation is returned. This lets an agent fall on
       purpose to respawn, so it is not a MuJoCo default.
@@ -68,7 +72,7 @@ class FixedHorizon(gymnasium.Wrapper):
     def __init__(
         self, env: gymnasium.Env, horizon: int, termination_penalty: float = 0.0,
         *, termination: str = "reset", unhealthy_penalty: float = 0.0,
-        seed: int | None = None,
+        posture_penalty: Sequence[PosturePenalty] = (), seed: int | None = None,
     ) -> None:
         super().__init__(env)
         if horizon < 1:
@@ -80,6 +84,9 @@ class FixedHorizon(gymnasium.Wrapper):
         self.termination = termination
         self.termination_penalty = float(termination_penalty)
         self.unhealthy_penalty = float(unhealthy_penalty)
+        self.posture_penalty = tuple(posture_penalty)
+        if self.posture_penalty and getattr(env.unwrapped, "data", None) is None:
+            raise ValueError("posture_penalty needs a MuJoCo env (one with .data.qpos)")
         self._seed = seed  # used by the first reset() that is given no seed
         self._t, self._n_early, self._done = 0, 0, True
         self._n_unhealthy, self._n_falls, self._was_unhealthy = 0, 0, False
@@ -118,6 +125,11 @@ class FixedHorizon(gymnasium.Wrapper):
             self._n_falls += not self._was_unhealthy
             reward += self.unhealthy_penalty
         self._was_unhealthy = unhealthy
+        if self.posture_penalty:
+            qpos = self.env.unwrapped.data.qpos  # type: ignore[attr-defined]
+            posture = sum(p.of(qpos) for p in self.posture_penalty)
+            info["posture_penalty"] = posture
+            reward += posture
         resets = self.termination == "reset" and term
         if resets:
             reward += self.termination_penalty
@@ -212,7 +224,8 @@ def make_env(
     env = FixedHorizon(
         _make_inner(preset.env_id, render_mode, **preset.env_kwargs), preset.horizon,
         preset.termination_penalty, termination=preset.termination,
-        unhealthy_penalty=preset.unhealthy_penalty, seed=seed,
+        unhealthy_penalty=preset.unhealthy_penalty, posture_penalty=preset.posture_penalty,
+        seed=seed,
     )
     if seed is not None:
         env.action_space.seed(seed)

@@ -11,6 +11,7 @@ hyper-parameters per RL algorithm and optional ``[reward_model]`` / ``[preferenc
 from __future__ import annotations
 
 import copy
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "normalize_obs": bool, "dt": (int, float), "notes": str, "reward_model": dict,
     "preference": dict, "sticky_actions": (int, float), "score_mask": bool,
     "termination": str, "termination_penalty": (int, float), "unhealthy_penalty": (int, float),
-    "env_kwargs": dict,
+    "env_kwargs": dict, "posture_penalty": (dict, list),
     **{a: dict for a in ALGOS},
 }
 # ``policy_kwargs.optimizer_class`` names a preset may use: torch.optim classes, and SB3's
@@ -56,6 +57,57 @@ _ACTIVATIONS = {
     "relu": "ReLU", "tanh": "Tanh", "elu": "ELU", "gelu": "GELU", "leaky_relu": "LeakyReLU",
     "silu": "SiLU", "sigmoid": "Sigmoid", "softplus": "Softplus",
 }
+
+
+@dataclass(frozen=True)
+class PosturePenalty:
+    """A graded true-reward penalty for a joint outside its range.
+
+    Every step it adds ``-weight * d**2``, ``d`` the distance of MuJoCo ``qpos[qpos]`` outside
+    ``[low, high]`` (0 inside; a bound of None is open).
+
+    This is Christiano et al. 2017's replacement of a termination condition, "a penalty which
+    encourages the parameters to remain in the range" (appendix A). Unlike a lost alive bonus
+    it also ranks two fallen clips (which one fell further, or sooner), so a teacher who judges
+    by the true reward is rarely left with exact ties.
+
+    >>> PosturePenalty(qpos=1, low=-0.2, high=0.2, weight=1.0).of([0.0, 0.7])
+    -0.25
+    """
+
+    qpos: int
+    low: float | None = None
+    high: float | None = None
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        lo = -math.inf if self.low is None else self.low
+        hi = math.inf if self.high is None else self.high
+        if self.qpos < 0 or not lo <= hi or not (
+                math.isfinite(self.weight) and self.weight >= 0):
+            raise ValueError(f"posture_penalty needs qpos >= 0, low <= high and a finite "
+                             f"weight >= 0, got {self}")
+
+    def of(self, qpos: Any) -> float:
+        """The penalty (``<= 0``) for the joint positions ``qpos``."""
+        q = float(qpos[self.qpos])
+        d = (0.0 if self.low is None else max(0.0, self.low - q)) + (
+            0.0 if self.high is None else max(0.0, q - self.high))
+        return round(-self.weight * d * d, 12)
+
+
+def _posture_penalties(path: Path, value: Any) -> tuple[PosturePenalty, ...]:
+    tables = [value] if isinstance(value, dict) else list(value)
+    out = []
+    for t in tables:
+        if not isinstance(t, dict) or not set(t) <= {"qpos", "low", "high", "weight"} or (
+                not isinstance(t.get("qpos"), int)) or not all(
+                isinstance(t.get(k, 0.0), (int, float)) for k in ("low", "high", "weight")):
+            raise ValueError(f"{path}: posture_penalty entries are tables of qpos (int), low, "
+                             f"high, weight (numbers), got {t!r}")
+        bound = {k: float(t[k]) for k in ("low", "high") if k in t}
+        out.append(PosturePenalty(int(t["qpos"]), weight=float(t.get("weight", 1.0)), **bound))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -70,6 +122,8 @@ class EnvPreset:
             default ``reset`` for Atari ids, ``continue`` otherwise).
         termination_penalty: true reward added at a reset in place (``<= 0``, ``reset`` only).
         unhealthy_penalty: true reward added on every unhealthy step (``<= 0``).
+        posture_penalty: graded penalties for joints outside a range (:class:`PosturePenalty`),
+            added to the true reward on every step.
         env_kwargs: keyword arguments of the env's constructor, e.g.
             ``{"terminate_when_unhealthy": False}``.
         clip_len: steps per clip shown to the teacher (about 1.5 s of simulated time).
@@ -103,6 +157,7 @@ class EnvPreset:
     termination: str = "continue"
     termination_penalty: float = 0.0
     unhealthy_penalty: float = 0.0
+    posture_penalty: tuple[PosturePenalty, ...] = ()
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     normalize_obs: bool = False
     algo_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -293,6 +348,7 @@ def _read_preset(path: Path) -> EnvPreset:
             termination=termination, env_kwargs=env_kwargs,
             termination_penalty=float(data.get("termination_penalty", 0.0)),
             unhealthy_penalty=float(data.get("unhealthy_penalty", 0.0)), clip_len=data["clip_len"],
+            posture_penalty=_posture_penalties(path, data.get("posture_penalty", [])),
             labels=data["labels"], steps=data["steps"], algo=data["algo"], n_envs=data["n_envs"],
             normalize_obs=data.get("normalize_obs", False), algo_kwargs=kwargs,
             algo_overrides=overrides, reward_model=rm, notes=data.get("notes", ""), path=path,

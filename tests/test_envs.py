@@ -152,6 +152,19 @@ def test_good_tmp_preset_loads(tmp_path: Path) -> None:
         (lambda s: s.replace("horizon = 200", "horizon = 200\nunhealthy_penalty = 1.0"),
          "unhealthy_penalty"),
         (lambda s: s.replace("horizon = 200", "horizon = 200\nenv_kwargs = 3"), "env_kwargs"),
+        (lambda s: s.replace("horizon = 200", "horizon = 200\nposture_penalty = 3"),
+         "posture_penalty"),
+        (lambda s: s.replace("horizon = 200", 'horizon = 200\nposture_penalty = { qpos = "x" }'),
+         "posture_penalty"),
+        (lambda s: s.replace("horizon = 200",
+                             "horizon = 200\nposture_penalty = { qpos = 1, low = 1, high = 0 }"),
+         "posture_penalty"),
+        (lambda s: s.replace("horizon = 200",
+                             "horizon = 200\nposture_penalty = [{ qpos = 1, weight = -1 }]"),
+         "posture_penalty"),
+        (lambda s: s.replace("horizon = 200",
+                             "horizon = 200\nposture_penalty = { qpos = 1, lo = 0 }"),
+         "posture_penalty"),
     ],
 )
 def test_malformed_preset_names_the_key(tmp_path: Path, edit, needle: str) -> None:
@@ -311,3 +324,31 @@ def test_unhealthy_penalty_is_added_per_unhealthy_step() -> None:
         _, rew, _, _, info = env.step(env.action_space.sample())
         assert rew == pytest.approx(info["raw_reward"] + (-2.0 if info["unhealthy"] else 0.0))
     assert info["n_unhealthy_steps"] > 0
+
+
+def test_posture_penalty_grades_how_far_a_joint_is_out_of_range() -> None:
+    from prefrl.presets import PosturePenalty
+
+    pen = PosturePenalty(qpos=1, low=-0.2, high=0.2, weight=2.0)
+    p = dataclasses.replace(load_preset("InvertedPendulum"), posture_penalty=(pen,))
+    env = make_env(p, seed=0)
+    env.reset(seed=0)
+    seen = []
+    for _ in range(p.horizon):
+        _, rew, _, _, info = env.step(env.action_space.sample())
+        angle = float(env.unwrapped.data.qpos[1])
+        out = max(0.0, abs(angle) - 0.2)
+        assert info["posture_penalty"] == pytest.approx(-2.0 * out * out)
+        assert rew == pytest.approx(info["raw_reward"] + info["posture_penalty"])
+        seen.append(info["posture_penalty"])
+    assert seen[0] == 0.0 and min(seen) < -3.0  # upright at first, then fallen (|angle| ~ pi/2)
+    assert PosturePenalty(qpos=0, low=1.0).of([0.5]) == pytest.approx(-0.25)  # one-sided
+    assert PosturePenalty(qpos=0, low=1.0).of([7.0]) == 0.0
+
+
+def test_posture_penalty_needs_a_mujoco_env() -> None:
+    from prefrl.presets import PosturePenalty
+
+    p = dataclasses.replace(load_preset("Pendulum"), posture_penalty=(PosturePenalty(qpos=0),))
+    with pytest.raises(ValueError, match="MuJoCo"):
+        make_env(p)

@@ -31,3 +31,27 @@ def test_run_commands_carry_the_variant():
     assert "--reward-schedule full --reward-training background" in joined
     assert "--labels 40" in joined and "--update-every 500" in joined
     assert "--reward-schedule" not in " ".join(run_command("Swimmer", 3000, 1, "o", reward="true"))
+
+
+def test_grid_rows_pair_each_learned_cell_with_its_true_twin(tmp_path):
+    import json
+
+    from prefrl.bench.overhead import grid_rows, median_line
+
+    def cell(setting, seed, wall, reward="learned", background=False):
+        d = tmp_path / "Swimmer" / setting / str(seed)
+        d.mkdir(parents=True)
+        (d / "result.json").write_text(json.dumps({**result(wall), "reward": reward}))
+        (d / "config.json").write_text(json.dumps({"train": {"reward_schedule": "fast"},
+                                                   "resolved": {"background_reward": background}}))
+    cell("true", 0, 100.0, reward="true")
+    cell("true", 1, 200.0, reward="true")
+    cell("labels-700", 0, 110.0)
+    cell("labels-700", 1, 260.0, background=True)
+    cell("labels-350", 2, 100.0)  # no true twin for seed 2: left out
+    rows = grid_rows(tmp_path)
+    assert [(r["variant"], round(r["ratio"], 2)) for r in rows] == [
+        ("labels-700 s0 (fast-inline)", 1.1), ("labels-700 s1 (fast-background)", 1.3)]
+    assert grid_rows(tmp_path, ["labels-350"]) == []
+    line = median_line(rows)
+    assert "median wall ratio over 2 cells: 1.20x" in line and "cells over 1.1x: 1" in line

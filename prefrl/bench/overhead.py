@@ -16,6 +16,11 @@ learned run's wall time in each component:
 * ``inference``: the learned reward of every env step; ``recording``: cutting clips into the
   pool; ``other``: the rest of the difference (noise included; may be negative).
 
+``prefrl bench overhead --from results/mujoco-paper`` makes the same table from a finished
+``prefrl bench run`` grid instead, without training: each ``<env>/<setting>/<seed>`` learned cell
+beside ``<env>/true/<seed>`` (runs that the grid ran one process per core, as it always does),
+with the median ratio over the cells.
+
 ``--as-part-of N`` makes a short run the first ``--steps`` of an N-step run: its labels are
 what that run's schedule asks by then, and it updates as often as that run (N / 40 steps).
 Wall times on a shared machine carry the load of other work; compare shares, and learned and
@@ -138,6 +143,49 @@ def run_env(env: str, steps: int, seed: int, out: Path, variants: list[str],
     return [summarise(env, v, results[v], results["true"]) for v in variants]
 
 
+def grid_rows(grid: Path, settings: list[str] | None = None) -> list[dict[str, Any]]:
+    """Table rows for every finished learned cell of a bench-run folder that has a true twin.
+
+    A cell is ``<grid>/<env>/<setting>/<seed>/result.json``; its twin is
+    ``<grid>/<env>/true/<seed>/result.json``. The variant column is the setting's name and its
+    config's ``reward_schedule``-``reward_training``.
+    """
+    rows = []
+    for res_path in sorted(Path(grid).glob("*/*/*/result.json")):
+        seed_dir = res_path.parent
+        setting, env = seed_dir.parent.name, seed_dir.parent.parent.name
+        twin = seed_dir.parent.parent / "true" / seed_dir.name / "result.json"
+        if setting == "true" or not twin.is_file() or (settings and setting not in settings):
+            continue
+        learned = json.loads(res_path.read_text())
+        if learned.get("reward") != "learned":
+            continue
+        cfg_path = seed_dir / "config.json"
+        doc = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+        background = doc.get("resolved", {}).get("background_reward")
+        training = "?" if background is None else "background" if background else "inline"
+        variant = (f"{setting} s{seed_dir.name} "
+                   f"({doc.get('train', {}).get('reward_schedule', '?')}-{training})")
+        rows.append(summarise(env, variant, learned, json.loads(twin.read_text())))
+    return rows
+
+
+def median_line(rows: list[dict[str, Any]]) -> str:
+    """One line: the median wall ratio, the worst cell and how many exceed 1.1x.
+
+    The issue's goal is <= 1.1x on every cell and a median <= 1.05x.
+    """
+    if not rows:
+        return "no cells\n"
+    ratios = sorted(r["ratio"] for r in rows)
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+    worst = max(rows, key=lambda r: r["ratio"])
+    return (f"median wall ratio over {len(rows)} cells: {median:.2f}x; worst: {worst['env']} "
+            f"{worst['variant']} {worst['ratio']:.2f}x; cells over 1.1x: "
+            f"{sum(r > 1.1 for r in ratios)}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; write ``overhead.json`` and ``overhead.md`` into ``--out``."""
     ap = argparse.ArgumentParser(prog="prefrl bench overhead", description=__doc__,
@@ -150,9 +198,25 @@ def main(argv: list[str] | None = None) -> int:
                     help="run the first --steps of an N-step run (labels, update interval)")
     ap.add_argument("--variants", nargs="+", default=["fast-inline"], choices=VARIANTS)
     ap.add_argument("--out", type=Path, default=Path("results/overhead/profile"))
+    ap.add_argument("--from", dest="grid", type=Path, default=None, metavar="GRID",
+                    help="tabulate a finished `prefrl bench run` folder instead of training "
+                         "(print only, unless --out is given)")
+    ap.add_argument("--settings", nargs="+", default=None,
+                    help="with --from: only these settings (e.g. labels-700)")
     a = ap.parse_args(argv)
     rows: list[dict[str, Any]] = []
     t0 = time.time()
+    if a.grid is not None:
+        if not a.grid.is_dir():
+            ap.error(f"--from: no such folder: {a.grid}")
+        rows = grid_rows(a.grid, a.settings)
+        print(markdown(rows) + "\n" + median_line(rows), end="")
+        if "--out" in (argv if argv is not None else sys.argv):
+            a.out.mkdir(parents=True, exist_ok=True)
+            (a.out / "overhead.md").write_text(markdown(rows) + "\n" + median_line(rows))
+            (a.out / "overhead.json").write_text(json.dumps({"rows": rows, "from": str(a.grid)},
+                                                            indent=2))
+        return 0
     for env in a.envs:
         rows += run_env(env, a.steps, a.seed, a.out, a.variants, a.as_part_of, a.labels)
         print(markdown(rows[-len(a.variants):]), flush=True)
