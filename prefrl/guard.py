@@ -65,13 +65,13 @@ from prefrl.guard_stats import (
 )
 from prefrl.query import clip_returns
 from prefrl.reward.dataset import ClipTable
+from prefrl.segments import SegmentBuffer
 from prefrl.types import Clip, ClipPair, pair_key
 
 if TYPE_CHECKING:
     from prefrl.learner import PreferenceLearner
     from prefrl.reward.ensemble import RewardEnsemble
     from prefrl.reward.model import ReferenceClips
-    from prefrl.segments import SegmentBuffer
     from prefrl.store import LabelStore
 
 OnHack = Literal["ask", "none"]
@@ -131,6 +131,14 @@ class FrozenWatch:
     """The labelled clips the model was trained on (a sample, from the model folder)."""
     synthetic: bool = True
     """Whether the env's reward is the goal (False for a model taught by people)."""
+
+    @classmethod
+    def for_model(cls, ensemble: RewardEnsemble, reference: ReferenceClips, clip_len: int, *,
+                  synthetic: bool, max_bytes: int, seed: int) -> FrozenWatch:
+        """A watch with a fresh pool (512 clips at most) for the agent's clips."""
+        buffer = SegmentBuffer(clip_len, capacity=512, max_bytes=max_bytes,
+                               rng=np.random.default_rng(seed))
+        return cls(ensemble, buffer, reference, synthetic=synthetic)
 
 
 class HackGuard:

@@ -163,10 +163,10 @@ class _Run:
         self.frozen_watch: FrozenWatch | None = None
         if frozen is not None and start_model is not None and start_model.reference is not None:
             # the agent's clips for the guard, measured against the model's reference clips
-            buffer = SegmentBuffer(rc.preset.clip_len, capacity=512, max_bytes=cfg.pool_mb << 20,
-                                   rng=np.random.default_rng(cfg.seed + 3))
-            self.frozen_watch = FrozenWatch(frozen, buffer, start_model.reference,
-                                            synthetic=cfg.oracle != "human")
+            self.frozen_watch = FrozenWatch.for_model(
+                frozen, start_model.reference, rc.preset.clip_len,
+                synthetic=cfg.oracle != "human", max_bytes=cfg.pool_mb << 20, seed=cfg.seed + 3)
+            buffer = self.frozen_watch.buffer
         if cfg.reward == "learned" and frozen is None:
             lc = LearnerConfig(
                 labels=rc.labels, total_steps=rc.steps, pretrain_frac=rc.pretrain_frac,
