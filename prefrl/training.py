@@ -192,6 +192,7 @@ class _Run:
             env_id=rc.env_id, mode=cfg.reward, source_run=rc.run_dir.name,
             obs_transform=reward_observation_fn(rc.preset), pessimism=cfg.reward_pessimism,
             renormalise_every=rc.update_every if frozen is not None else 0,
+            deferred=self.learner is not None and rc.algo != "sac",  # on-policy: batch scoring
         )
         env: VecEnv = self.reward_env
         kwargs = rc.preset.algo_kwargs_for(rc.algo)

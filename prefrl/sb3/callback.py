@@ -23,6 +23,7 @@ from prefrl.guard import HackGuard
 from prefrl.learner import PreferenceLearner
 from prefrl.memory import release_free_memory, rss_mb
 from prefrl.rundir import MetricsLog
+from prefrl.sb3.deferred import DeferredRewards
 from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
 
 _log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ class PreferenceCallback(BaseCallback):
         self.state.setdefault("reward_train_s", 0.0)
         self.progress = progress
         self.guard = guard  # reward-hacking readings, alarms and response (prefrl.guard)
+        # on-policy runs score each rollout in one batch at its end (prefrl.sb3.deferred)
+        self.deferred = (DeferredRewards(reward_env) if getattr(reward_env, "deferred", False)
+                         else None)
         if guard is not None:
             guard.load_state_dict(self.state.get("guard"))
         self._update_now = False  # the guard asked labels: retrain at the next rollout end
@@ -128,7 +132,14 @@ class PreferenceCallback(BaseCallback):
             self._set_progress()
         return True
 
+    def _on_rollout_start(self) -> None:
+        if self.deferred is not None:
+            self.deferred.rollout_start(self.training_env)
+
     def _on_rollout_end(self) -> None:
+        if self.deferred is not None:  # first: scored by the model that was live all rollout
+            self._learned += self.deferred.rollout_end(self.model, self.training_env,
+                                                       self.locals)
         t = self.num_timesteps
         s = self.state
         final = t >= self.total_steps

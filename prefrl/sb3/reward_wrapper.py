@@ -76,6 +76,12 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         renormalise_every: for a frozen model (no learner refits it): every this many env
             steps, refit the ensemble's output normalisation on the last ``renormalise_steps``
             steps the agent took, as a run does after each reward update (0: never).
+        deferred: on-policy runs (``mode="learned"``): return 0 as each step's reward and keep
+            the step; :meth:`score_pending` then scores the whole rollout in one batched call
+            and :mod:`prefrl.sb3.deferred` writes the rewards into the rollout buffer before
+            PPO trains on it. Same rewards, about 40x less inference time than one call per
+            step. ``info["learned_reward"]`` and ``info["episode_learned_return"]`` are then
+            not set per step; the episode returns arrive in :attr:`learned_returns`.
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         pessimism: float = 0.0,
         renormalise_every: int = 0,
         renormalise_steps: int = 10_000,
+        deferred: bool = False,
     ) -> None:
         super().__init__(venv)
         if not pessimism >= 0:
@@ -123,6 +130,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(
             maxlen=max(1, renormalise_steps // self.num_envs))
         self._next_renorm = self.renormalise_every
+        self.deferred = bool(deferred) and mode == "learned"
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> np.ndarray:
@@ -150,25 +159,29 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         true_r = np.asarray(true_r, np.float32)
         if self.obs_transform is not None and (self.mode == "learned" or self._acc is not None):
             prev = self.obs_transform(prev)
-        if self.mode == "learned":
+        if self.deferred:
+            self._pending.append((np.array(prev), np.array(acts), np.array(dones, bool)))
+            learned = np.zeros_like(true_r)
+        elif self.mode == "learned":
             t0 = time.perf_counter()
-            learned, spread = self.ensemble.predict(prev, acts)  # type: ignore[union-attr]
-            if self.pessimism:
-                learned = learned - self.pessimism * spread
+            learned = self._learned(prev, acts)
             self.reward_seconds += time.perf_counter() - t0
         else:
             learned = true_r
-        self._ep_learned += learned
+        if not self.deferred:
+            self._ep_learned += learned
         t_rec = time.perf_counter()
         for i, info in enumerate(infos):
             info["true_reward"] = float(true_r[i])
-            info["learned_reward"] = float(learned[i])
+            if not self.deferred:
+                info["learned_reward"] = float(learned[i])
             if self._acc is not None:
                 self._record(i, prev[i], acts[i], float(true_r[i]), info.get("render_state"))
             if dones[i]:
-                info["episode_learned_return"] = float(self._ep_learned[i])
-                self.learned_returns.append(float(self._ep_learned[i]))
-                self._ep_learned[i] = 0.0
+                if not self.deferred:
+                    info["episode_learned_return"] = float(self._ep_learned[i])
+                    self.learned_returns.append(float(self._ep_learned[i]))
+                    self._ep_learned[i] = 0.0
                 if self._acc is not None:
                     self._flush(i, min_len=self.buffer.clip_len)  # type: ignore[union-attr]
         if self._acc is not None:
@@ -179,6 +192,38 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self._last_obs = np.asarray(obs)
         rewards = learned if self.mode == "learned" else true_r
         return obs, np.asarray(rewards, np.float32), dones, infos
+
+    def _learned(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
+        learned, spread = self.ensemble.predict(obs, acts)  # type: ignore[union-attr]
+        if self.pessimism:
+            learned = learned - self.pessimism * spread
+        return learned
+
+    def score_pending(self) -> tuple[np.ndarray, np.ndarray, list[float]] | None:
+        """Score the steps kept since the last call (``deferred``) in one batched call.
+
+        Returns ``(rewards, dones, episode_returns)``: rewards and dones ``(T, num_envs)`` in
+        step order, and the learned returns of the episodes that ended (also added to
+        :attr:`learned_returns`); None when no steps were kept.
+        """
+        if not self._pending:
+            return None
+        t0 = time.perf_counter()
+        steps, n = len(self._pending), self.num_envs
+        obs = np.concatenate([o for o, _, _ in self._pending])
+        acts = np.concatenate([a for _, a, _ in self._pending])
+        dones = np.stack([d for _, _, d in self._pending])
+        self._pending = []
+        rewards = self._learned(obs, acts).reshape(steps, n)
+        ended = []
+        for t in range(steps):
+            self._ep_learned += rewards[t]
+            for i in np.flatnonzero(dones[t]):
+                ended.append(float(self._ep_learned[i]))
+                self._ep_learned[i] = 0.0
+        self.learned_returns.extend(ended)
+        self.reward_seconds += time.perf_counter() - t0
+        return rewards, dones, ended
 
     def _renormalise(self, obs: np.ndarray, acts: np.ndarray) -> None:
         self._recent.append((np.array(obs), np.array(acts)))
