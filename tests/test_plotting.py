@@ -55,7 +55,8 @@ def write_cell(exp, env, setting, seed, kind, final):
     if corr is not None or not learned:
         res = {"true_return": vals[-1], "corr_spearman": corr[0] if corr else None,
                "corr_pearson": corr[1] if corr else None,
-               "reward_val_acc": 0.8 if learned else None}
+               "reward_val_acc": 0.8 if learned else None,
+               "wall_s": (130.0 if learned else 100.0) + 10 * seed}
         (d / "result.json").write_text(json.dumps(res))
 
 
@@ -103,6 +104,10 @@ def test_report_numbers_match_hand_computation(exp):
     assert rows["EnvB", "labels-700"]["corr_spearman"] == pytest.approx((0.5 + 0.4 + 0.6) / 3)
     assert rows["EnvB", "labels-700"]["corr_pearson"] == pytest.approx((0.3 + 0.2 + 0.4) / 3)
     assert rows["EnvA", "true"]["corr_spearman"] is None
+    # wall ratios per seed (learned 130 + 10 s, true 100 + 10 s): 1.3, 140/110, 150/120; median
+    # over the finished seeds
+    assert rows["EnvA", "labels-700"]["wall_ratio"] == pytest.approx(140 / 110)
+    assert rows["EnvB", "labels-700"]["wall_ratio"] == pytest.approx((1.3 + 140 / 110) / 2)
     # IQM of the 6 normalised learned scores 0.5 0.8 0.2 | 0.25 0.5 1.0: drop 0.2 and 1.0
     agg = rep["aggregate"]
     est, lo, hi = agg["labels-700"]["iqm"]
@@ -117,6 +122,7 @@ def test_report_numbers_match_hand_computation(exp):
     assert float(table["EnvA", "labels-700"]["fraction_of_true"]) == pytest.approx(0.5)
     md = (exp / "figures" / "summary.md").read_text()
     assert "| EnvB | labels-700 | 3 (2 finished) |" in md
+    assert f"| {140 / 110:.2f}x |" in md
     assert f"| labels-700 | 2 | 6 | {est:.3f} [{lo:.3f}, {hi:.3f}]" in md
     with (exp / "figures" / "aggregate.csv").open() as f:
         assert float(next(csv.DictReader(f))["iqm"]) == pytest.approx(est)

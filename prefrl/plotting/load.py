@@ -47,6 +47,8 @@ class CellData:
     corr_spearman: float | None = None
     corr_pearson: float | None = None
     reward_val_acc: float | None = None
+    wall_s: float | None = None
+    """The run's wall time (``result.json``), None while unfinished."""
 
 
 def final_from_curve(values: Iterable[float]) -> float:
@@ -110,7 +112,8 @@ def load_cell(path: Path, env: str, setting: str, seed: str) -> CellData:
         extra[key] = value if value is not None else _last_metric(metrics, key)
     return CellData(env=env, setting=setting, seed=seed, path=path, steps=steps,
                     returns=returns, final_return=final, final_source=source,
-                    finished=result is not None, **extra)
+                    finished=result is not None,
+                    wall_s=_number(result.get("wall_s")) if result else None, **extra)
 
 
 def load_experiment(exp: Path) -> list[CellData]:

@@ -74,6 +74,7 @@ def summary_rows(cells: Sequence[CellData], random: dict[str, float | None]
     rows = []
     for env in envs:
         true = _mean([c.final_return for c in groups.get((env, TRUE), [])])
+        true_wall = {c.seed: c.wall_s for c in groups.get((env, TRUE), []) if c.wall_s}
         for s in settings:
             g = groups.get((env, s))
             if not g:
@@ -92,8 +93,14 @@ def summary_rows(cells: Sequence[CellData], random: dict[str, float | None]
                 "corr_spearman": _mean([c.corr_spearman for c in g]),
                 "corr_pearson": _mean([c.corr_pearson for c in g]),
                 "reward_val_acc": _mean([c.reward_val_acc for c in g]),
+                "wall_ratio": _median([c.wall_s / true_wall[c.seed] for c in g
+                                       if c.wall_s and c.seed in true_wall]),
             })
     return rows
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return float(np.median(values)) if values else None
 
 
 def normalized_scores(cells: Sequence[CellData], random: dict[str, float | None]
@@ -233,7 +240,8 @@ def write_summary(rows: list[dict[str, Any]], agg: dict[str, dict[str, Any]], ou
         w.writerows({k: _fmt(v, 6) for k, v in r.items()} for r in agg_rows)
     lines = [f"# {name}: results", "",
              "| env | setting | seeds | final return | sd | random | fraction of true "
-             "| spearman | pearson | reward val acc |", "|" + " --- |" * 10]
+             "| spearman | pearson | reward val acc | wall learned / true |",
+             "|" + " --- |" * 11]
     for r in rows:
         frac = r["fraction_of_true"]
         lines.append("| " + " | ".join([
@@ -242,6 +250,7 @@ def write_summary(rows: list[dict[str, Any]], agg: dict[str, dict[str, Any]], ou
             _fmt(r["final_return"], 4), _fmt(r["final_return_sd"], 3),
             _fmt(r["random_return"], 4), "" if not math.isfinite(frac) else f"{frac:.2f}",
             _fmt(r["corr_spearman"]), _fmt(r["corr_pearson"]), _fmt(r["reward_val_acc"]),
+            "" if r["wall_ratio"] is None or r["setting"] == TRUE else f"{r['wall_ratio']:.2f}x",
         ]) + " |")
     lines += ["", "## Aggregate over tasks (normalised score)", "",
               "| setting | tasks | runs | IQM [95% CI] | mean [95% CI] |", "|" + " --- |" * 5]
@@ -261,6 +270,9 @@ def write_summary(rows: list[dict[str, Any]], agg: dict[str, dict[str, Any]], ou
               "random = uniformly random policy (`random.json`); blank without a baseline.",
               "- spearman / pearson: learned vs true reward correlation on fresh clips at the "
               "end of the run; reward val acc: held-out label accuracy (means over seeds).",
+              "- wall learned / true: the run's wall time over that of the true-reward run of "
+              "the same seed (median over seeds); the grid runs one process per core, so both "
+              "ran under the same kind of load, not necessarily at the same time.",
               "- aggregate: normalised final scores of all runs of a setting pooled over tasks; "
               "IQM = mean of the middle 50% (floor(n/4) trimmed from each end); 95% CIs by "
               f"stratified bootstrap over runs within tasks, percentile method, {reps} "
