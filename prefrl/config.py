@@ -84,10 +84,12 @@ class TrainConfig:
     from the schedule and ask them about the agent's newest clips; none, only warn."""
     reward_pessimism: float = 0.0
     """K: the agent gets mean - K * std of the ensemble members' rewards (0: off)."""
-    reward_schedule: Literal["fast", "full"] = "full"
-    """fast: each reward update trains on the new labels plus a replayed share of the old,
-    stopping when validation loss stops falling; full: every label for every epoch (the fixed
-    schedule before issue 14, the default until the fast one is checked on RL runs)."""
+    reward_schedule: Literal["fast", "full"] = "fast"
+    """fast (default): each reward update trains on the new labels plus a replayed share of the
+    old, stopping when validation loss stops falling; full: every label for every epoch (the
+    paper's fixed schedule). On HalfCheetah and Swimmer (2 seeds each, 300k steps, 700 labels)
+    fast cut reward fitting 3-5x with held-out accuracy and final return within seed noise
+    (results/overhead, "Fast vs full on RL runs")."""
     unsup_steps: int | None = None
     """SAC: steps of PEBBLE's unsupervised pre-training on state entropy before the first
     labels (default: the preset's [sac] unsup_steps, at most steps / 5; 0 = off)."""
