@@ -349,6 +349,8 @@ class _Run:
             alarms=[] if cb.guard is None else list(cb.guard.alarms),
             cpu_s=time.process_time(),
             timers={"record_s": self.reward_env.record_seconds,
+                    "guard_s": float(self.state.get("guard_s", 0.0)),
+                    "checkpoint_s": float(self.state.get("checkpoint_s", 0.0)),
                     **({} if self.learner is None else self.learner.timers)},
         )
         self.rd.write_json(self.rd.result_path,

@@ -13,12 +13,15 @@ def result(wall, **timers):
 
 def test_components_add_up_to_the_extra_time():
     learned = result(150.0, wait=20.0, infer=5.0, record_s=2.0, pretrain_collect_s=8.0,
-                     pretrain_s=7.0, query_score_s=1.0, query_store_s=2.0, reward_fit_s=15.0)
-    row = summarise("Pendulum", "fast-inline", learned, result(100.0))
+                     pretrain_s=7.0, query_score_s=1.0, query_store_s=2.0, reward_fit_s=15.0,
+                     guard_s=3.0, checkpoint_s=4.5)
+    row = summarise("Pendulum", "fast-inline", learned, result(100.0, checkpoint_s=0.5))
     s = row["seconds"]
     assert row["ratio"] == pytest.approx(1.5) and row["cpu_ratio"] == pytest.approx(1.5)
     assert s["pretrain"] == 15.0 and s["query"] == 3.0 and s["fit"] == 15.0
-    parts = ("pretrain", "reward_wait", "query", "inference", "recording", "other")
+    assert s["guard"] == 3.0 and s["checkpoint"] == 4.0  # beyond the true run's checkpoints
+    parts = ("pretrain", "reward_wait", "query", "inference", "recording", "guard", "checkpoint",
+             "other")
     assert sum(s[k] for k in parts) == pytest.approx(50.0)  # learned - true
     assert row["share"]["reward_wait"] == pytest.approx(20.0 / 150.0)
     assert "1.50x" in markdown([row])

@@ -47,6 +47,7 @@ def test_tiny_run_writes_a_complete_run_directory(tmp_path):
     assert float(rows[-1]["record_s"]) > 0 and float(rows[-1]["pretrain_collect_s"]) > 0
     timers = json.loads((run / "result.json").read_text())["timers"]
     assert timers["pretrain_s"] > 0 and timers["label_sync_s"] > 0
+    assert timers["guard_s"] > 0 and timers["checkpoint_s"] > 0
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["resolved"]["env_id"] == "Pendulum-v1" and cfg["provenance"]["git_commit"] != ""
     with LabelStore(run / "labels.sqlite") as store:

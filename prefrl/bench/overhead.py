@@ -14,7 +14,9 @@ learned run's wall time in each component:
   correlation on fresh clips);
 * ``query``: choosing pairs (pool sampling, ensemble scoring) and storing queries and answers;
 * ``inference``: the learned reward of every env step; ``recording``: cutting clips into the
-  pool; ``other``: the rest of the difference (noise included; may be negative).
+  pool; ``guard``: the reward-hacking guard's readings; ``checkpoints``: checkpoint time beyond
+  the true run's (the label store, pool and model); ``other``: the rest of the difference
+  (noise included; may be negative).
 
 ``prefrl bench overhead --from results/mujoco-paper`` makes the same table from a finished
 ``prefrl bench run`` grid instead, without training: each ``<env>/<setting>/<seed>`` learned cell
@@ -43,7 +45,8 @@ from prefrl.envs import load_preset
 from prefrl.query import LabelSchedule
 
 VARIANTS = ("fast-inline", "fast-background", "full-inline", "full-background")
-COMPONENTS = ("pretrain", "reward_wait", "query", "inference", "recording")
+COMPONENTS = ("pretrain", "reward_wait", "query", "inference", "recording", "guard",
+              "checkpoint")
 
 
 def run_command(env: str, steps: int, seed: int, run_dir: Path, *, reward: str,
@@ -74,6 +77,7 @@ def components(res: dict[str, Any]) -> dict[str, float]:
         "query": t.get("query_score_s", 0.0) + t.get("query_store_s", 0.0),
         "query_score": t.get("query_score_s", 0.0),
         "inference": res["reward_infer_s"], "recording": t.get("record_s", 0.0),
+        "guard": t.get("guard_s", 0.0), "checkpoint": t.get("checkpoint_s", 0.0),
     }
 
 
@@ -81,6 +85,7 @@ def summarise(env: str, variant: str, learned: dict[str, Any], true: dict[str, A
               ) -> dict[str, Any]:
     """One table row: wall ratio and every component's seconds and share of learned wall."""
     comp = components(learned)
+    comp["checkpoint"] -= true.get("timers", {}).get("checkpoint_s", 0.0)  # the extra only
     wall_l, wall_t = learned["wall_s"], true["wall_s"]
     other = wall_l - wall_t - sum(comp[c] for c in COMPONENTS)
     row: dict[str, Any] = {
@@ -100,8 +105,9 @@ def summarise(env: str, variant: str, learned: dict[str, Any], true: dict[str, A
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The per-cell table."""
     head = ("| env | variant | steps | labels | learned / true wall | CPU ratio | pretrain | "
-            "reward wait (fit) | query | inference | recording | other | val acc |")
-    lines = [head, "|" + " --- |" * 13]
+            "reward wait (fit) | query | inference | recording | guard | checkpoints | other | "
+            "val acc |")
+    lines = [head, "|" + " --- |" * 15]
     for r in rows:
         s, sh = r["seconds"], r["share"]
 
@@ -113,7 +119,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"{r['wall_learned_s']:.0f} s / {r['wall_true_s']:.0f} s = {r['ratio']:.2f}x | "
             f"{'' if r['cpu_ratio'] is None else format(r['cpu_ratio'], '.2f') + 'x'} | "
             f"{cell('pretrain')} | {cell('reward_wait')} ({s['fit']:.1f} s) | {cell('query')} | "
-            f"{cell('inference')} | {cell('recording')} | {cell('other')} | "
+            f"{cell('inference')} | {cell('recording')} | {cell('guard')} | "
+            f"{cell('checkpoint')} | {cell('other')} | "
             f"{'' if acc is None else f'{acc:.3f}'} |")
     return "\n".join(lines) + "\n"
 

@@ -232,6 +232,14 @@ class PreferenceCallback(BaseCallback):
         """The guard's readings for a metrics row; warn and respond when an alarm trips."""
         if self.guard is None:
             return {}
+        t0 = time.perf_counter()
+        try:
+            return self._observe_and_respond(t)
+        finally:
+            self.state["guard_s"] = self.state.get("guard_s", 0.0) + time.perf_counter() - t0
+
+    def _observe_and_respond(self, t: int) -> dict[str, Any]:
+        assert self.guard is not None
         row, tripped = self.guard.observe(t)
         self._guard_row = row
         for k, v in row.items():
@@ -260,6 +268,9 @@ class PreferenceCallback(BaseCallback):
         """Save everything needed to resume from this step."""
         if self.guard is not None:
             self.state["guard"] = self.guard.state_dict()
+        t0 = time.perf_counter()
         self.state["last_checkpoint"] = self.num_timesteps
         self.state["wall_s"] = self.wall_s()
         self.save_checkpoint(self.state)
+        self.state["checkpoint_s"] = self.state.get("checkpoint_s", 0.0) + (
+            time.perf_counter() - t0)
