@@ -51,8 +51,11 @@ def main() -> int:
            "exploitation": ra.exploitation(ra.curve(a.dir / "frozen" / "metrics.csv", steps)),
            "model": json.loads((a.dir / "model_eval.json").read_text()),
            "runs": {r: str(d) for r, d in runs.items()},
-           "commits": {r: res[r]["provenance"]["git_commit"] for r in runs},
-           "dirty": {r: res[r]["provenance"]["git_dirty"] for r in runs},
+           # the commit each run started from (config.json; result.json's is read at the end)
+           "commits": {r: json.loads((d / "config.json").read_text())["provenance"]["git_commit"]
+                       for r, d in runs.items()},
+           "dirty": {r: json.loads((d / "config.json").read_text())["provenance"]["git_dirty"]
+                     for r, d in runs.items()},
            "provenance": provenance(" ".join(sys.argv))}
     (a.dir / "summary.json").write_text(json.dumps(doc, indent=2))
     x = doc["exploitation"]
