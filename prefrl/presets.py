@@ -71,7 +71,7 @@ class PosturePenalty:
     it also ranks two fallen clips (which one fell further, or sooner), so a teacher who judges
     by the true reward is rarely left with exact ties.
 
-    >>> PosturePenalty(qpos=1, low=-0.2, high=0.2, weight=1.0).of([0.0, 0.7])
+    >>> PosturePenalty(qpos=1, low=-0.25, high=0.25, weight=1.0).of([0.0, 0.75])
     -0.25
     """
 
@@ -93,7 +93,7 @@ class PosturePenalty:
         q = float(qpos[self.qpos])
         d = (0.0 if self.low is None else max(0.0, self.low - q)) + (
             0.0 if self.high is None else max(0.0, q - self.high))
-        return round(-self.weight * d * d, 12)
+        return -self.weight * d * d
 
 
 def _posture_penalties(path: Path, value: Any) -> tuple[PosturePenalty, ...]:

@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from prefrl.envs import load_preset
 from prefrl.query import LabelSchedule
 
@@ -184,9 +186,8 @@ def median_line(rows: list[dict[str, Any]]) -> str:
     """
     if not rows:
         return "no cells\n"
-    ratios = sorted(r["ratio"] for r in rows)
-    mid = len(ratios) // 2
-    median = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+    ratios = [r["ratio"] for r in rows]
+    median = float(np.median(ratios))
     worst = max(rows, key=lambda r: r["ratio"])
     return (f"median wall ratio over {len(rows)} cells: {median:.2f}x; worst: {worst['env']} "
             f"{worst['variant']} {worst['ratio']:.2f}x; cells over 1.1x: "
@@ -204,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--as-part-of", type=int, default=None, metavar="N",
                     help="run the first --steps of an N-step run (labels, update interval)")
     ap.add_argument("--variants", nargs="+", default=["fast-inline"], choices=VARIANTS)
-    ap.add_argument("--out", type=Path, default=Path("results/overhead/profile"))
+    ap.add_argument("--out", type=Path, default=None,
+                    help="where the runs and tables go (default results/overhead/profile; "
+                         "with --from: print only unless given)")
     ap.add_argument("--from", dest="grid", type=Path, default=None, metavar="GRID",
                     help="tabulate a finished `prefrl bench run` folder instead of training "
                          "(print only, unless --out is given)")
@@ -217,13 +220,15 @@ def main(argv: list[str] | None = None) -> int:
         if not a.grid.is_dir():
             ap.error(f"--from: no such folder: {a.grid}")
         rows = grid_rows(a.grid, a.settings)
-        print(markdown(rows) + "\n" + median_line(rows), end="")
-        if "--out" in (argv if argv is not None else sys.argv):
+        table = markdown(rows) + "\n" + median_line(rows)
+        print(table, end="")
+        if a.out is not None:
             a.out.mkdir(parents=True, exist_ok=True)
-            (a.out / "overhead.md").write_text(markdown(rows) + "\n" + median_line(rows))
+            (a.out / "overhead.md").write_text(table)
             (a.out / "overhead.json").write_text(json.dumps({"rows": rows, "from": str(a.grid)},
                                                             indent=2))
         return 0
+    a.out = a.out or Path("results/overhead/profile")
     for env in a.envs:
         rows += run_env(env, a.steps, a.seed, a.out, a.variants, a.as_part_of, a.labels)
         print(markdown(rows[-len(a.variants):]), flush=True)
