@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -89,3 +91,31 @@ def test_deferred_wrapper_pays_zero_until_scored() -> None:
     assert env.score_pending() is None
     with pytest.raises(ValueError, match="deferred"):
         DeferredRewards(LearnedRewardVecEnv(venv, ens, None, env_id="Pendulum-v1"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_envs=st.integers(1, 16), steps=st.integers(1, 60), seed=st.integers(0, 2**16),
+       done_rate=st.sampled_from([0.0, 0.05, 0.5]), scale=st.sampled_from([1e-3, 1.0, 300.0]))
+def test_replayed_normalisation_is_vecnormalize_bit_for_bit(n_envs, steps, seed, done_rate,
+                                                            scale) -> None:
+    """The plain-float replay gives exactly what VecNormalize's own reward path gives."""
+    rng = np.random.default_rng(seed)
+    rewards = (rng.normal(size=(steps, n_envs)) * scale).astype(np.float32)
+    dones = rng.random((steps, n_envs)) < done_rate
+    ref, fast = (VecNormalize(make_vec_env("Pendulum-v1", n_envs=n_envs), gamma=0.9)
+                 for _ in range(2))
+    for vn in (ref, fast):  # the same non-trivial statistics to start from
+        vn.ret_rms.update(np.arange(5.0) * scale)
+        vn.returns = np.linspace(-1, 1, n_envs) * scale
+    expected = np.empty_like(rewards)
+    for t in range(steps):  # VecNormalize.step_wait's reward path
+        ref._update_reward(rewards[t])
+        expected[t] = ref.normalize_reward(rewards[t])
+        ref.returns[dones[t]] = 0
+    dr = DeferredRewards.__new__(DeferredRewards)
+    dr._norm_state = None
+    got = dr._replay_normalisation(fast, rewards, dones)
+    np.testing.assert_array_equal(got, expected)
+    assert fast.ret_rms.count == ref.ret_rms.count
+    assert fast.ret_rms.mean == ref.ret_rms.mean and fast.ret_rms.var == ref.ret_rms.var
+    np.testing.assert_array_equal(fast.returns, ref.returns)

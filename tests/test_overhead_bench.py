@@ -24,7 +24,9 @@ def test_components_add_up_to_the_extra_time():
              "other")
     assert sum(s[k] for k in parts) == pytest.approx(50.0)  # learned - true
     assert row["share"]["reward_wait"] == pytest.approx(20.0 / 150.0)
-    assert "1.50x" in markdown([row])
+    # timed components only (`other`, -2 s, left out): (100 + 52) / 100
+    assert s["other"] == pytest.approx(-2.0) and row["timed_ratio"] == pytest.approx(1.52)
+    assert "1.50x" in markdown([row]) and "1.52x" in markdown([row])
 
 
 def test_run_commands_carry_the_variant():

@@ -215,10 +215,10 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         dones = np.stack([d for _, _, d in self._pending])
         self._pending = []
         rewards = self._learned(obs, acts).reshape(steps, n)
-        ended = []
+        ended, any_done = [], dones.any(axis=1)
         for t in range(steps):
             self._ep_learned += rewards[t]
-            for i in np.flatnonzero(dones[t]):
+            for i in np.flatnonzero(dones[t]) if any_done[t] else ():
                 ended.append(float(self._ep_learned[i]))
                 self._ep_learned[i] = 0.0
         self.learned_returns.extend(ended)
