@@ -86,7 +86,7 @@ class DeferredRewards:
         (``tests/test_deferred_reward.py``); Python floats
         instead of one numpy call per statistic, because with one env a rollout step is a
         handful of scalar operations and numpy's per-call overhead was most of this
-        function's cost (about 11 s per 300k steps with one env, measured).
+        function's cost (6-11 s per 300k steps with one env, measured).
         """
         if self._norm_state is not None:
             count, mean, var, returns = self._norm_state
