@@ -14,6 +14,9 @@ the :class:`~prefrl.config.TrainConfig` arguments of one run and its directory
 ('Hopper/labels-350/1', 350, 'paper')
 >>> [s.name for s in SUITES["smoke"].settings]
 ['labels-200', 'true']
+>>> sac = SUITES["sac-pebble"].cells(envs=["HalfCheetah"], seeds=[0])
+>>> [(c.setting, c.config["algo"], c.config["steps"]) for c in sac][:2]
+[('labels-100', 'sac', 300000), ('labels-250', 'sac', 300000)]
 """
 
 from __future__ import annotations
@@ -217,6 +220,16 @@ SUITES: dict[str, Suite] = {
                     "for InvertedPendulum (its preset budget), 500k for InvertedDoublePendulum "
                     "(true-reward PPO still rising at 300k), 300k (0.3 of the preset's) for "
                     "the others",
+    ),
+    "sac-pebble": Suite(
+        name="sac-pebble", envs=("HalfCheetah", "Walker2d", "Hopper"),
+        settings=(Setting.learned(100), Setting.learned(250), Setting.learned(500),
+                  Setting.true()),
+        seeds=(0, 1), steps={"HalfCheetah": 300_000, "Walker2d": 300_000, "Hopper": 300_000},
+        common={**_QUIET, "oracle": "paper", "algo": "sac"},
+        description="off-policy preference RL (issue 16): SAC with relabelling and PEBBLE "
+                    "pre-training on 3 tasks x {100, 250, 500 labels from the 'paper' "
+                    "teacher, SAC on the true reward} x 2 seeds, 300k steps",
     ),
     "smoke": Suite(
         name="smoke", envs=("Pendulum", "InvertedPendulum"),
