@@ -90,6 +90,11 @@ class TrainConfig:
     paper's fixed schedule). On HalfCheetah and Swimmer (2 seeds each, 300k steps, 700 labels)
     fast cut reward fitting 3-5x with held-out accuracy and final return within seed noise
     (results/overhead, "Fast vs full on RL runs")."""
+    reward_norm: Literal["recent", "labelled"] = "recent"
+    """What the learned reward is standardised on (zero mean, unit std) after each update:
+    recent (default), the agent's newest clips; labelled, those and the labelled clips
+    together. The agent's newest clips can be nearly all alike (a balanced or a fallen pole),
+    and a spread fit on them alone swings with the agent's behaviour from update to update."""
     unsup_steps: int | None = None
     """SAC: steps of PEBBLE's unsupervised pre-training on state entropy before the first
     labels (default: the preset's [sac] unsup_steps, at most steps / 5; 0 = off)."""

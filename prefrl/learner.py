@@ -73,6 +73,10 @@ class LearnerConfig:
     norm_clips: int = 500
     norm_max_bytes: int = 64 << 20
     """At most this many bytes of pool observations normalise the reward after an update."""
+    norm_source: str = "recent"
+    """What the reward's output is standardised on after an update: ``recent``, the agent's
+    newest pool clips; ``labelled``, those and as many labelled clips (spread evenly over the
+    labelling history) together."""
     corr_clips: int = 300
     background: bool = False
     """Train the reward model in a thread on a copy while RL goes on (see start_update)."""
@@ -261,8 +265,7 @@ class PreferenceLearner:
         t2 = time.perf_counter()
         tm["reward_fit_s"] += t2 - t1
         if len(recent) >= 10:
-            ens.fit_normalisation(np.concatenate([c.obs for c in recent]),
-                                  np.concatenate([c.acts for c in recent]))
+            ens.fit_normalisation(*self._norm_steps(recent))
         t3 = time.perf_counter()
         tm["reward_norm_s"] += t3 - t2
         out.update(stats.summary())
@@ -270,6 +273,17 @@ class PreferenceLearner:
         tm["reward_agreement_s"] += time.perf_counter() - t3
         out["reward/epochs"] = float(stats.epochs)
         return out, stats, len(data)
+
+    def _norm_steps(self, recent: list[Clip]) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(obs, acts)`` steps that the reward's output is standardised on."""
+        obs, acts = [c.obs for c in recent], [c.acts for c in recent]
+        hashes = self.data.clips.hashes() if self.config.norm_source == "labelled" else []
+        if hashes:  # deterministic and thread-safe: every k-th labelled clip, oldest first
+            lo, la = self.data.clips.gather(hashes[:: max(1, len(hashes) // len(recent))]
+                                            [: len(recent)])
+            obs.extend(lo)
+            acts.extend(la)
+        return np.concatenate(obs), np.concatenate(acts)
 
     def _publish(self, result: _Result) -> dict[str, float]:
         out, stats, n = result
