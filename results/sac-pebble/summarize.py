@@ -1,0 +1,61 @@
+"""Table for the SAC benchmark (issue 16): fraction of SAC-on-true, return per label and per
+wall-second, beside the PPO path at 700 labels.
+
+    python results/sac-pebble/summarize.py results/sac-pebble [results/mujoco-paper]
+
+Reads ``<env>/<setting>/<seed>/{eval,result}.json`` of a ``prefrl bench run sac-pebble`` folder;
+random returns from ``results/mujoco-paper/random.json``; the PPO rows from the mujoco-paper
+grid's ``labels-700`` and ``true`` cells of the same env. Writes ``summary.md`` beside the runs.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+
+def cells(root: Path):
+    for ev in sorted(root.glob("*/*/*/eval.json")):
+        d = ev.parent
+        res = json.loads((d / "result.json").read_text())
+        yield d.parent.parent.name, d.parent.name, int(d.name), json.loads(ev.read_text()), res
+
+
+def main() -> None:
+    root = Path(sys.argv[1])
+    ppo_root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("results/mujoco-paper")
+    random = json.loads((ppo_root / "random.json").read_text())["returns"]
+    rows = list(cells(root))
+    true = {(e, s): ev["true_return"] for e, st, s, ev, _ in rows if st == "true"}
+    ppo = list(cells(ppo_root))
+    ppo_true = {(e, s): ev["true_return"] for e, st, s, ev, _ in ppo if st == "true"}
+    lines = ["| algo | env | setting | seed | steps | final return | fraction of true (same algo) "
+             "| labels | return per label | wall s | return per wall-second | standard env: return / falls of 10 | commit |",
+             "|" + " --- |" * 13]
+
+    def row(algo, env, setting, seed, ev, res, base):
+        rnd = random.get(env)
+        frac = ("" if base is None or rnd is None
+                else f"{(ev['true_return'] - rnd) / (base - rnd):.2f}")
+        labels = res.get("labels") or 0
+        per_label = f"{ev['true_return'] / labels:.1f}" if labels else ""
+        std = ev.get("standard_env") or {}
+        lines.append(
+            f"| {algo} | {env} | {setting} | {seed} | {res['steps']} | {ev['true_return']:.1f} | "
+            f"{frac} | {labels or ''} | {per_label} | {res['wall_s']:.0f} | "
+            f"{ev['true_return'] / res['wall_s']:.2f} | "
+            f"{std.get('return', float('nan')):.0f} / {std.get('falls', '')} | "
+            f"{res['provenance']['git_commit'][:7]}{' (dirty)' if res['provenance']['git_dirty'] else ''} |")
+
+    for env, setting, seed, ev, res in rows:
+        row("SAC", env, setting, seed, ev, res, true.get((env, seed)))
+    envs = {r[0] for r in rows}
+    for env, setting, seed, ev, res in ppo:
+        if env in envs and setting in ("labels-700", "true"):
+            row("PPO", env, setting, seed, ev, res, ppo_true.get((env, seed)))
+    out = "\n".join(lines) + "\n"
+    (root / "summary.md").write_text(out)
+    print(out, end="")
+
+
+if __name__ == "__main__":
+    main()
