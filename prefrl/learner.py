@@ -82,6 +82,11 @@ class LearnerConfig:
     """Train the reward model in a thread on a copy while RL goes on (see start_update)."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
+    def __post_init__(self) -> None:
+        if self.norm_source not in ("recent", "labelled"):
+            raise ValueError(f"norm_source must be 'recent' or 'labelled', "
+                             f"got {self.norm_source!r}")
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-able settings."""
         return asdict(self)

@@ -46,3 +46,8 @@ def test_reward_is_standardised_on_the_chosen_steps(tmp_path, source):
     else:
         # fit on the agent's steps and the labelled ones: a spread of the order of 1
         assert 0.2 < r_lab.std() < 2.0
+
+
+def test_an_unknown_norm_source_is_refused():
+    with pytest.raises(ValueError, match="norm_source must be 'recent' or 'labelled'"):
+        LearnerConfig(labels=30, total_steps=1000, norm_source="labeled")

@@ -88,11 +88,9 @@ class DeferredRewards:
         handful of scalar operations and numpy's per-call overhead was most of this
         function's cost (6-11 s per 300k steps with one env, measured).
         """
-        if self._norm_state is not None:
-            count, mean, var, returns = self._norm_state
-            vn.ret_rms.count, vn.ret_rms.mean, vn.ret_rms.var = count, mean, var
-            vn.returns = returns
         rms, gamma, eps, clip = vn.ret_rms, float(vn.gamma), float(vn.epsilon), vn.clip_reward
+        if self._norm_state is not None:  # back to the statistics of the rollout's start
+            rms.count, rms.mean, rms.var, vn.returns = self._norm_state
         count, mean, var = float(rms.count), float(rms.mean), float(rms.var)
         ret = [float(r) for r in np.asarray(vn.returns, np.float64)]
         n = len(ret)
@@ -112,7 +110,7 @@ class DeferredRewards:
             scale = math.sqrt(var + eps)
             out[t] = [min(max(x / scale, -clip), clip) for x in rew_t]
             ret = [0.0 if d else r for r, d in zip(ret, done_t, strict=True)]
-        rms.count, rms.mean, rms.var = count, np.float64(mean), np.float64(var)
+        rms.count, rms.mean, rms.var = count, np.array(mean), np.array(var)
         vn.returns = np.asarray(ret, np.float64)
         self._norm_state = None
         return out

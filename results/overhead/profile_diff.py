@@ -6,27 +6,41 @@ prints the total own time of each, the 35 functions whose own time grew most fro
 to the second, and the cumulative time of every function whose name contains a PATTERN
 (e.g. ``collect_rollouts``). ``profile-hc-61k/run.sh`` makes the two dumps.
 """
-import pstats, sys
-def load(p):
-    st = pstats.Stats(p).stats
+
+import pstats
+import sys
+
+Row = tuple[int, float, float]  # calls, own seconds, cumulative seconds
+
+
+def load(path: str) -> dict[str, Row]:
+    """``file:line:function`` -> (calls, own s, cumulative s), paths cut to the package."""
     out = {}
-    for (f, l, n), (cc, nc, tt, ct, callers) in st.items():
-        path = f.split("site-packages/")[-1]
-        path = path[path.rfind("prefrl/"):] if "prefrl/" in path else path
-        key = f"{path}:{l}:{n}"
-        out[key] = (nc, tt, ct)
+    for (file, line, name), (_, calls, own, cum, _) in pstats.Stats(path).stats.items():
+        where = file.split("site-packages/")[-1]
+        where = where[where.rfind("prefrl/"):] if "prefrl/" in where else where
+        out[f"{where}:{line}:{name}"] = (calls, own, cum)
     return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-ta = sum(v[1] for v in a.values()); tb = sum(v[1] for v in b.values())
-print(f"total tottime: {sys.argv[1]} {ta:.1f} s, {sys.argv[2]} {tb:.1f} s, diff {tb-ta:.1f} s")
-keys = set(a) | set(b)
-rows = sorted(keys, key=lambda k: -(b.get(k, (0,0,0))[1] - a.get(k, (0,0,0))[1]))
-print("top own-time increases (b - a):")
-for k in rows[:35]:
-    na, tta, _ = a.get(k, (0,0,0)); nb, ttb, _ = b.get(k, (0,0,0))
-    print(f"{ttb-tta:8.2f} s  calls {na:>8} -> {nb:>8}  {k}")
-print("cumulative of selected:")
-for pat in sys.argv[3:]:
-    for k in keys:
-        if pat in k:
-            print(f"  {k}: a cum {a.get(k,(0,0,0))[2]:.1f}  b cum {b.get(k,(0,0,0))[2]:.1f}  calls {a.get(k,(0,0,0))[0]} / {b.get(k,(0,0,0))[0]}")
+
+
+def main() -> None:
+    """Print the comparison."""
+    a, b = load(sys.argv[1]), load(sys.argv[2])
+    none: Row = (0, 0.0, 0.0)
+    total_a, total_b = sum(v[1] for v in a.values()), sum(v[1] for v in b.values())
+    print(f"total tottime: {sys.argv[1]} {total_a:.1f} s, {sys.argv[2]} {total_b:.1f} s, "
+          f"diff {total_b - total_a:.1f} s")
+    keys = set(a) | set(b)
+    print("top own-time increases (b - a):")
+    for k in sorted(keys, key=lambda k: a.get(k, none)[1] - b.get(k, none)[1])[:35]:
+        (na, own_a, _), (nb, own_b, _) = a.get(k, none), b.get(k, none)
+        print(f"{own_b - own_a:8.2f} s  calls {na:>8} -> {nb:>8}  {k}")
+    print("cumulative of selected:")
+    for pattern in sys.argv[3:]:
+        for k in sorted(k for k in keys if pattern in k):
+            (na, _, cum_a), (nb, _, cum_b) = a.get(k, none), b.get(k, none)
+            print(f"  {k}: a cum {cum_a:.1f}  b cum {cum_b:.1f}  calls {na} / {nb}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,35 +1,47 @@
-"""Old (numpy per statistic) vs new (plain floats) VecNormalize reward replay: equal outputs, CPU seconds."""
-import copy
+"""CPU seconds of VecNormalize's reward path against the plain-float deferred replay.
+
+VecNormalize's own path runs step by step, one numpy call per statistic (what the deferred
+replay did before); ``DeferredRewards._replay_normalisation`` is the plain-float replay. Both
+must give the same numbers, which the script checks.
+
+    python results/overhead/replay_bench.py
+"""
+
 import time
 
 import numpy as np
-from types import SimpleNamespace
-from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
+
 from prefrl.sb3.deferred import DeferredRewards
-class VN:  # the reward-path parts of VecNormalize
-    def __init__(s, n):
-        s.ret_rms = RunningMeanStd(shape=()); s.returns = np.zeros(n); s.gamma = 0.99; s.epsilon = 1e-8; s.clip_reward = 10.0
-    def normalize_reward(s, r):
-        return np.clip(r / np.sqrt(s.ret_rms.var + s.epsilon), -s.clip_reward, s.clip_reward)
-def old(vn, rewards, dones):
-    out = np.empty_like(rewards, dtype=np.float32)
+
+
+def vecnormalize_path(vn: VecNormalize, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+    """VecNormalize.step_wait's reward path, one numpy call per statistic."""
+    out = np.empty_like(rewards)
     for t in range(len(rewards)):
-        vn.returns = vn.returns * vn.gamma + rewards[t]
-        vn.ret_rms.update(vn.returns)
+        vn._update_reward(rewards[t])
         out[t] = vn.normalize_reward(rewards[t])
         vn.returns[dones[t]] = 0
     return out
+
+
 rng = np.random.default_rng(0)
 for n in (1, 3):
-    T = 2048
-    r = (rng.normal(size=(T, n)) * 3).astype(np.float32); d = rng.random((T, n)) < 0.01
-    a, b = VN(n), VN(n)
-    for vn in (a, b):  # warm statistics
-        vn.ret_rms.update(rng.normal(size=50) * 0 + 2.0)
-    b.ret_rms = copy.deepcopy(a.ret_rms)
-    t0 = time.process_time(); oa = old(a, r, d); t1 = time.process_time()
-    dr = DeferredRewards.__new__(DeferredRewards); dr._norm_state = None
-    ob = dr._replay_normalisation(b, r, d); t2 = time.process_time()
-    print(n, "max |diff| out", np.abs(oa - ob).max(), "var", a.ret_rms.var - b.ret_rms.var, "mean", a.ret_rms.mean - b.ret_rms.mean,
-          "count", a.ret_rms.count, b.ret_rms.count, "returns", np.abs(a.returns - b.returns).max(),
-          "time old %.3f new %.3f s" % (t1 - t0, t2 - t1))
+    steps = 2048
+    rewards = (rng.normal(size=(steps, n)) * 3).astype(np.float32)
+    dones = rng.random((steps, n)) < 0.01
+    ref, fast = (VecNormalize(make_vec_env("Pendulum-v1", n_envs=n), gamma=0.99)
+                 for _ in range(2))
+    for vn in (ref, fast):  # the same warm statistics to start from
+        vn.ret_rms.update(np.full(50, 2.0))
+    t0 = time.process_time()
+    expected = vecnormalize_path(ref, rewards, dones)
+    t1 = time.process_time()
+    replay = DeferredRewards.__new__(DeferredRewards)
+    replay._norm_state = None
+    got = replay._replay_normalisation(fast, rewards, dones)
+    t2 = time.process_time()
+    print(f"{n} env(s), {steps} steps: max |diff| {np.abs(got - expected).max()}, "
+          f"var diff {fast.ret_rms.var - ref.ret_rms.var}, "
+          f"CPU VecNormalize path {t1 - t0:.3f} s, plain floats {t2 - t1:.3f} s")

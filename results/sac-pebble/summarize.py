@@ -1,5 +1,7 @@
-"""Table for the SAC benchmark (issue 16): fraction of SAC-on-true, return per label and per
-wall-second, beside the PPO path at 700 labels.
+"""Table for the SAC benchmark (issue 16), beside the PPO path at 700 labels.
+
+Per cell: fraction of the same algorithm on the true reward, return per label and per
+wall-second.
 
     python results/sac-pebble/summarize.py results/sac-pebble [results/mujoco-paper]
 
@@ -14,6 +16,7 @@ from pathlib import Path
 
 
 def cells(root: Path):
+    """(env, setting, seed, eval.json, result.json) of every evaluated cell under ``root``."""
     for ev in sorted(root.glob("*/*/*/eval.json")):
         d = ev.parent
         res = json.loads((d / "result.json").read_text())
@@ -21,6 +24,7 @@ def cells(root: Path):
 
 
 def main() -> None:
+    """Print the table and write ``summary.md``."""
     root = Path(sys.argv[1])
     ppo_root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("results/mujoco-paper")
     random = json.loads((ppo_root / "random.json").read_text())["returns"]
@@ -29,7 +33,8 @@ def main() -> None:
     ppo = list(cells(ppo_root))
     ppo_true = {(e, s): ev["true_return"] for e, st, s, ev, _ in ppo if st == "true"}
     lines = ["| algo | env | setting | seed | steps | final return | fraction of true (same algo) "
-             "| labels | return per label | wall s | return per wall-second | standard env: return / falls of 10 | commit |",
+             "| labels | return per label | wall s | return per wall-second "
+             "| standard env: return / falls of 10 | commit |",
              "|" + " --- |" * 13]
 
     def row(algo, env, setting, seed, ev, res, base):
@@ -44,7 +49,8 @@ def main() -> None:
             f"{frac} | {labels or ''} | {per_label} | {res['wall_s']:.0f} | "
             f"{ev['true_return'] / res['wall_s']:.2f} | "
             f"{std.get('return', float('nan')):.0f} / {std.get('falls', '')} | "
-            f"{res['provenance']['git_commit'][:7]}{' (dirty)' if res['provenance']['git_dirty'] else ''} |")
+            f"{res['provenance']['git_commit'][:7]}"
+            f"{' (dirty)' if res['provenance']['git_dirty'] else ''} |")
 
     for env, setting, seed, ev, res in rows:
         row("SAC", env, setting, seed, ev, res, true.get((env, seed)))
