@@ -99,6 +99,35 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(batched):
     assert abs(float(np.mean(src_loss)) - stats.val_loss) < 1e-4
 
 
+@pytest.mark.parametrize("batched", [True, False])
+def test_epoch_validation_subset_still_reports_the_whole_validation_set(batched):
+    # early stopping watches 16 validation pairs; the stats still cover all of them
+    data = toy_dataset(200, noise=0.2)
+    ens = RewardEnsemble.from_spaces(OBS, ACT, seed=0, device="cpu", hidden=(64, 64))
+    tr = RewardTrainer(ens, TrainerConfig(epochs=30, patience=2, epoch_val_pairs=16,
+                                          batched=batched), rng=np.random.default_rng(0))
+    seen = []
+    engine = tr._engine
+    def spy():
+        e = engine()
+        evaluate = e.evaluate
+        e.evaluate = lambda src, idx: (seen.append(len(idx)), evaluate(src, idx))[1]
+        return e
+    tr._engine = spy
+    stats = tr.train(data)
+    val = tr.split(data)[1]
+    assert stats.n_val == len(val) > 16
+    assert seen.count(16) == stats.epochs  # each epoch: the 16-pair subset
+    assert seen.count(len(val) - 16) == 1  # the rest, once, at the end
+    src = PairSource(data, ens.device, 1 << 30)
+    loss, p_right = tr._engine().evaluate(src, val)
+    assert abs(float(np.mean(loss)) - stats.val_loss) < 1e-4
+    mu = np.asarray(data.mu)[val]
+    decided = np.abs(mu - 0.5) > 1e-6
+    acc = float(np.mean((p_right.mean(0)[decided] > 0.5) == (mu[decided] > 0.5)))
+    assert abs(acc - stats.val_acc) < 1e-9
+
+
 def test_replay_trains_new_labels_plus_a_share_of_old():
     data = toy_dataset(300)
     ens = RewardEnsemble.from_spaces(OBS, ACT, seed=0, device="cpu")

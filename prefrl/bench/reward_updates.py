@@ -12,7 +12,9 @@ seconds: on a shared, busy machine the CPU seconds are the comparable ones.
 
 Settings (``--configs``): ``full`` (every label, every epoch, K separate member loops: the
 trainer before issue 14), ``full-batched`` (the same on the stacked model), ``fast`` (early
-stopping, replay, small train eval: what runs use now; K loops on the CPU), ``fast-batched``.
+stopping, replay, small train eval: what runs use now; K loops on the CPU), ``fast-val128``
+(``fast`` with early stopping watching 128 validation pairs, the rest evaluated once at the
+end), ``fast-batched``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "full": {"batched": False},
     "full-batched": {"batched": True},
     "fast": {"fast": True},
+    "fast-val128": {"fast": True, "epoch_val_pairs": 128},
     "fast-batched": {"fast": True, "batched": True},
 }
 

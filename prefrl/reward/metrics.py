@@ -9,7 +9,8 @@ All functions take arrays and return numbers or small dataclasses; nothing is lo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -79,3 +80,43 @@ def return_correlation(learned: np.ndarray, true: np.ndarray) -> RewardAgreement
         float(stats.spearmanr(learned, true)[0]),
         len(learned),
     )
+
+
+@dataclass
+class TrainStats:
+    """Diagnostics of one training round (returned, never logged behind the caller's back)."""
+
+    n_train: int
+    n_val: int
+    epochs: int
+    l2: float
+    member_train_loss: list[float]
+    member_val_loss: list[float]
+    member_train_acc: list[float]
+    member_val_acc: list[float]
+    train_acc: float
+    val_acc: float
+    val_loss: float
+    calibration: list[CalibrationBin] = field(default_factory=list)
+    ece: float = float("nan")
+    pairs_per_s: float = float("nan")
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, float]:
+        """Flat scalar metrics with stable names (for CSV / TensorBoard)."""
+        return {
+            "reward/n_train": self.n_train,
+            "reward/n_val": self.n_val,
+            "reward/l2": self.l2,
+            "reward/train_loss": float(np.mean(self.member_train_loss)),
+            "reward/val_loss": self.val_loss,
+            "reward/train_acc": self.train_acc,
+            "reward/val_acc": self.val_acc,
+            "reward/ece": self.ece,
+            "reward/pairs_per_s": self.pairs_per_s,
+            "reward/train_seconds": self.seconds,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, JSON-able."""
+        return asdict(self)
