@@ -36,13 +36,18 @@ from typing import Any
 
 import numpy as np
 
-from prefrl.store_schema import _MIGRATIONS, APPLICATION, SCHEMA_VERSION
+from prefrl.store_schema import (
+    APPLICATION,
+    SCHEMA_VERSION,
+    StoreError,
+    db_error,
+    open_connection,
+)
 from prefrl.types import Answer, Clip, ClipPair, Label, PreferenceDataset
 
 __all__ = ["APPLICATION", "SCHEMA_VERSION", "DuplicateQueryError", "LabelStore",
            "PreferenceDataset", "QueryRecord", "StoreError"]
 
-BUSY_TIMEOUT_S = 30.0
 _DECODE_ERRORS = (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile,
                   zlib.error)
 _LABEL_COLS = ('id, query_id, "left", "right", answer, source, annotator, created_at, '
@@ -50,10 +55,6 @@ _LABEL_COLS = ('id, query_id, "left", "right", answer, source, annotator, create
 _QUERY_COLS = 'id, "left", "right", pair_key, selector, score, asked_at, env_step, status'
 _TRAINING_ROWS = ('SELECT id, "left", "right", pair_key, value FROM labels '
                   "WHERE undone = 0 AND answer != 'skip' ORDER BY id")
-
-
-class StoreError(Exception):
-    """The label store (or an export) is missing, corrupt, foreign, too new or unusable."""
 
 
 class DuplicateQueryError(StoreError):
@@ -110,84 +111,11 @@ class LabelStore:
     def __init__(self, path: str | Path, *, create: bool = True, check: bool = True) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        if self.path.is_dir():
-            raise StoreError(f"{self.path} is a directory, not a label store")
-        if not create and not self.path.exists():
-            raise StoreError(f"label store {self.path} does not exist (create=False)")
-        try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                   check_same_thread=False)
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open label store {self.path}: {e}") from e
-        try:
-            self._open(conn, check, create)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-
-    def _open(self, conn: sqlite3.Connection, check: bool, create: bool) -> None:
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            version = self._schema_version(conn)
-            if version == 0 and not create:  # before anything writes to the file
-                raise StoreError(f"label store {self.path} is empty ({self.path.stat().st_size} "
-                                 "bytes, no tables); not creating one there (create=False)")
-            res = [r[0] for r in conn.execute("PRAGMA quick_check")] if check else ["ok"]
-            if res != ["ok"]:
-                raise StoreError(f"label store {self.path} is corrupt (quick_check: "
-                                 f"{'; '.join(map(str, res[:3]))}); restore a backup or export")
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"label store {self.path} was written by a newer prefrl (schema "
-                                 f"{version} > {SCHEMA_VERSION}); upgrade prefrl")
-            deadline = time.monotonic() + BUSY_TIMEOUT_S
-            while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                try:  # switching mode ignores busy_timeout: retry while another opener holds it
-                    if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
-                        raise StoreError(f"cannot put label store {self.path} in WAL mode")
-                except sqlite3.OperationalError as e:
-                    if "locked" not in str(e) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.02)
-            conn.execute("PRAGMA synchronous = FULL")
-            if version < SCHEMA_VERSION:
-                conn.execute("BEGIN IMMEDIATE")  # re-read: another process may have migrated
-                try:
-                    for i in range(self._schema_version(conn), SCHEMA_VERSION):
-                        _MIGRATIONS[i](conn)
-                        conn.execute("INSERT OR REPLACE INTO meta(key, value) "
-                                     "VALUES ('schema_version', ?)", (str(i + 1),))
-                    conn.execute("COMMIT")
-                finally:
-                    if conn.in_transaction:
-                        conn.rollback()
-        except sqlite3.DatabaseError as e:
-            raise self._db_error(e, "is not a readable SQLite label store (corrupt, truncated "
-                                    "or another kind of file)") from e
-
-    def _schema_version(self, conn: sqlite3.Connection) -> int:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not tables:
-            return 0
-        foreign = StoreError(f"{self.path} is not a prefrl label store (no prefrl meta table)")
-        try:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.OperationalError as e:
-            raise foreign from e
-        if meta.get("application") != APPLICATION:
-            raise foreign
-        try:
-            return int(meta["schema_version"])
-        except (KeyError, ValueError) as e:
-            raise StoreError(f"label store {self.path} has a bad schema_version") from e
+        self._conn: sqlite3.Connection | None = open_connection(self.path, create=create,
+                                                                check=check)
 
     def _db_error(self, e: sqlite3.DatabaseError, what: str) -> StoreError:
-        if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
-            return StoreError(f"label store {self.path} is locked by another process (waited "
-                              f"up to {BUSY_TIMEOUT_S:g} s): {e}")
-        return StoreError(f"label store {self.path} {what}: {e}")
+        return db_error(self.path, e, what)
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:

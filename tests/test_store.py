@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prefrl import store as store_mod
+from prefrl import store_schema as schema_mod
 from prefrl.store import DuplicateQueryError, LabelStore, PreferenceDataset, StoreError
 from prefrl.types import Answer, Clip, ClipPair, Label
 
@@ -243,7 +243,7 @@ def test_schema_newer_and_foreign(tmp_path: Path) -> None:
 
 
 def test_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert len(store_mod._MIGRATIONS) == store_mod.SCHEMA_VERSION
+    assert len(schema_mod._MIGRATIONS) == schema_mod.SCHEMA_VERSION
     empty = tmp_path / "empty.db"
     empty.touch()  # version 0: an empty file gets every migration
     with LabelStore(empty) as s:
@@ -261,15 +261,15 @@ def test_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         conn.execute("CREATE TABLE half_done(x)")
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(store_mod, "_MIGRATIONS", [*store_mod._MIGRATIONS, broken])
+    monkeypatch.setattr(schema_mod, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema_mod, "_MIGRATIONS", [*schema_mod._MIGRATIONS, broken])
     with pytest.raises(RuntimeError, match="migration bug"):
         LabelStore(path)
 
     def v2(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE labels ADD COLUMN confidence REAL")
 
-    monkeypatch.setattr(store_mod, "_MIGRATIONS", [*store_mod._MIGRATIONS[:1], v2])
+    monkeypatch.setattr(schema_mod, "_MIGRATIONS", [*schema_mod._MIGRATIONS[:1], v2])
     with LabelStore(path) as s:  # the failed migration left nothing behind
         assert s.n_labels() == 4
     with sqlite3.connect(path) as raw:
