@@ -116,9 +116,9 @@ class TrainerConfig:
     """Validation pairs evaluated after every epoch, for early stopping and the L2 adaptation: a
     fixed random subset per :meth:`RewardTrainer.train` call (None: ``eval_max_pairs``). The
     rest of the validation set is evaluated once at the end, so the reported validation
-    metrics always cover it all. Not in :meth:`fast`: 128 pairs cut the CPU time per epoch by
-    about 18% at 1,400 labels but early stopping then ran longer, for no net gain measured
-    (``prefrl bench reward-updates --configs fast fast-val128``, results/overhead)."""
+    metrics always cover it all. Not in :meth:`fast` yet: 128 pairs cut reward training's CPU
+    time by 14-36% at 1,400 labels, not measurably at 700, for about 2% of a run's wall time,
+    and no RL run has checked it (results/overhead/val-subset)."""
 
     @classmethod
     def fast(cls, **overrides: Any) -> TrainerConfig:
