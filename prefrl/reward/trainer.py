@@ -117,7 +117,7 @@ class TrainerConfig:
     fixed random subset per :meth:`RewardTrainer.train` call (None: ``eval_max_pairs``). The
     rest of the validation set is evaluated once at the end, so the reported validation
     metrics always cover it all. Not in :meth:`fast` yet: 128 pairs cut reward training's CPU
-    time by 14-36% at 1,400 labels, not measurably at 700, for about 2% of a run's wall time,
+    time by 4-36% at 1,400 labels, not measurably at 700, for about 2% of a run's wall time,
     and no RL run has checked it (results/overhead/val-subset)."""
 
     @classmethod
