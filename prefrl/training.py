@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from prefrl.guard import FrozenWatch, GuardConfig, HackGuard
 from prefrl.human import finish_run, start_human_run, waiter
 from prefrl.learner import LearnerConfig, PreferenceLearner
 from prefrl.memory import tame_allocator
+from prefrl.provenance import provenance
 from prefrl.query import SessionSchedule
 from prefrl.reward.model import RewardModel
 from prefrl.reward.trainer import TrainerConfig
@@ -86,23 +86,6 @@ def algo_class(name: str) -> type[BaseAlgorithm]:
 
     mod, cls = ALGO_CLASSES[name]
     return getattr(importlib.import_module(mod), cls)
-
-
-def provenance(command: str | None = None) -> dict[str, Any]:
-    """Git commit, machine and date, for results that must say where they came from."""
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
-                                  cwd=Path(__file__).parent).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-    return {
-        "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain")),
-        "command": command, "machine": platform.node(), "platform": platform.platform(),
-        "python": platform.python_version(), "torch": torch.__version__,
-        "cpu_count": __import__("os").cpu_count(), "cuda": torch.cuda.is_available(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
 
 
 def make_vec_env(rc: ResolvedConfig, seed: int) -> VecEnv:

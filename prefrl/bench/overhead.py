@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     for env in a.envs:
         rows += run_env(env, a.steps, a.seed, a.out, a.variants, a.as_part_of, a.labels)
         print(markdown(rows[-len(a.variants):]), flush=True)
-    from prefrl.training import provenance
+    from prefrl.provenance import provenance
 
     cmd = "prefrl bench overhead " + " ".join(argv if argv is not None else sys.argv[2:])
     prov = {**provenance(cmd), "load_avg_1_5_15": os.getloadavg(), "bench_s": time.time() - t0}

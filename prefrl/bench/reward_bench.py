@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {r['device']:>4} n_envs={r['n_envs']:<4} {r['us_per_call']:8.1f} us/call "
               f"{r['us_per_env_step']:8.2f} us per env step")
     if a.out:
-        from prefrl.training import provenance
+        from prefrl.provenance import provenance
 
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps({"training": train_rows, "inference": infer_rows,

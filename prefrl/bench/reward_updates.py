@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"held-out acc {r['held_out_acc']:.3f} val acc {r['val_acc']:.3f}",
                   flush=True)
     if a.out:
-        from prefrl.training import provenance
+        from prefrl.provenance import provenance
 
         a.out.parent.mkdir(parents=True, exist_ok=True)
         cmd = "prefrl bench reward-updates " + " ".join(argv or [])

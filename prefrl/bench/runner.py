@@ -172,7 +172,7 @@ def _check_cells(cell_plan: list[tuple[Cell, str]], out: Path) -> None:
 
 def _write_suite_json(suite: Suite, cells: Sequence[Cell], out: Path, command: str | None,
                       options: dict[str, Any]) -> None:
-    from prefrl.training import provenance
+    from prefrl.provenance import provenance
 
     path = out / "suite.json"
     old: dict[str, Any] = {}

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from prefrl.training import provenance
+from prefrl.provenance import provenance
 
 out, steps, labels, pool = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 common = ["--env", "Pong", "--algo", "a2c", "--steps", steps, "--n-envs", "4", "--no-progress",

@@ -17,7 +17,7 @@ from prefrl.config import load_run_config
 from prefrl.evaluate import random_policy_return
 from prefrl.guard import reading_summary
 from prefrl.rundir import MetricsLog
-from prefrl.training import provenance
+from prefrl.provenance import provenance
 
 HERE = Path(__file__).parent
 

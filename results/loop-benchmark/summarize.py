@@ -14,7 +14,7 @@ import numpy as np
 from prefrl.envs import load_preset
 from prefrl.evaluate import evaluate_run, random_policy_return
 from prefrl.plotting import plot_learning_curves
-from prefrl.training import provenance
+from prefrl.provenance import provenance
 
 HERE = Path("results/loop-benchmark")
 

@@ -19,7 +19,7 @@ from prefrl.evaluate import random_policy_return
 from prefrl.guard import reading_summary
 from prefrl.reward.model import load_reward
 from prefrl.rundir import MetricsLog
-from prefrl.training import provenance
+from prefrl.provenance import provenance
 
 _spec = importlib.util.spec_from_file_location("ra_summarize", Path(__file__).with_name(
     "summarize.py"))
