@@ -165,6 +165,12 @@ def test_good_tmp_preset_loads(tmp_path: Path) -> None:
         (lambda s: s.replace("horizon = 200",
                              "horizon = 200\nposture_penalty = { qpos = 1, lo = 0 }"),
          "posture_penalty"),
+        (lambda s: s.replace("horizon = 200",
+                             "horizon = 200\nposture_penalty = { qpos = 1, low = 0, cap = 0 }"),
+         "posture_penalty"),
+        (lambda s: s.replace("horizon = 200",
+                             "horizon = 200\nposture_penalty = { qpos = 1, cap = true }"),
+         "posture_penalty"),
     ],
 )
 def test_malformed_preset_names_the_key(tmp_path: Path, edit, needle: str) -> None:
@@ -344,6 +350,9 @@ def test_posture_penalty_grades_how_far_a_joint_is_out_of_range() -> None:
     assert seen[0] == 0.0 and min(seen) < -3.0  # upright at first, then fallen (|angle| ~ pi/2)
     assert PosturePenalty(qpos=0, low=1.0).of([0.5]) == pytest.approx(-0.25)  # one-sided
     assert PosturePenalty(qpos=0, low=1.0).of([7.0]) == 0.0
+    capped = PosturePenalty(qpos=0, low=-0.2, high=0.2, weight=10.0, cap=0.5)
+    assert capped.of([0.5]) == pytest.approx(-0.9)  # inside the cap: graded as before
+    assert capped.of([12.0]) == capped.of([-3.0]) == pytest.approx(-2.5)  # at most 10 x 0.5^2
 
 
 def test_posture_penalty_needs_a_mujoco_env() -> None:
