@@ -205,7 +205,7 @@ def test_no_gymnasium_time_limit() -> None:
 
 def test_fixed_horizon_hopper_reset_mode_penalises_and_resets() -> None:
     p = dataclasses.replace(load_preset("Hopper"), horizon=300, termination="reset",
-                            env_kwargs={})
+                            env_kwargs={}, unhealthy_penalty=0.0, posture_penalty=())
     assert p.termination_penalty < 0
     env = make_env(p, seed=1)
     n_early_total = 0
@@ -310,7 +310,10 @@ def test_continue_mode_steps_on_after_a_fall(name: str) -> None:
         _, rew, term, trunc, info = env.step(env.action_space.sample())
         assert term is False and trunc == (t == p.horizon)
         assert "early_termination_obs" not in info and info["n_early_terminations"] == 0
-        assert rew == pytest.approx(info["raw_reward"])  # no explicit penalty by default
+        # the true reward is the inner one plus the preset's explicit penalties (Hopper's)
+        explicit = (p.unhealthy_penalty if info["unhealthy"] else 0.0) + info.get(
+            "posture_penalty", 0.0)
+        assert rew == pytest.approx(info["raw_reward"] + explicit)
         # the lost bonus is the penalty: v5 pays its healthy/alive bonus only while healthy
         bonus = info.get("reward_survive", info["raw_reward"])  # InvertedPendulum: reward = bonus
         (unhealthy_r if info["unhealthy"] else healthy_r).append(bonus)
