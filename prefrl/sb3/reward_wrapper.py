@@ -216,10 +216,9 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self._pending = []
         rewards = self._learned(obs, acts).reshape(steps, n)
         ended: list[float] = []
-        steps_with_ends = set(np.flatnonzero(dones.any(axis=1)).tolist())
         for t in range(steps):
             self._ep_learned += rewards[t]
-            for i in np.flatnonzero(dones[t]) if t in steps_with_ends else ():
+            for i in np.flatnonzero(dones[t]):
                 ended.append(float(self._ep_learned[i]))
                 self._ep_learned[i] = 0.0
         self.learned_returns.extend(ended)
