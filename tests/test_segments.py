@@ -367,3 +367,24 @@ def test_trajectory_accumulator_copies_and_checks():
         acc.append(0, obs, np.zeros(1), 0.0, None, step=4)
     with pytest.raises(ValueError):
         TrajectoryAccumulator(0, 3)
+
+
+def test_trajectory_accumulator_windows_outlive_the_reused_buffers():
+    """A popped window is a copy: the next window written into the same buffers leaves it alone."""
+    acc = TrajectoryAccumulator(1, 2)
+    for s in range(2):
+        acc.append(0, np.full(2, s, np.float32), np.full(1, s), float(s), {"q": np.full(3, s)},
+                   step=s)
+    first = acc.pop_if_ready(0)
+    for s in range(2, 4):
+        acc.append(0, np.full(2, s, np.float32), np.full(1, s), float(s), {"q": np.full(3, s)},
+                   step=s)
+    second = acc.pop_if_ready(0)
+    assert first is not None and second is not None
+    assert first["obs"][:, 0].tolist() == [0, 1] and second["obs"][:, 0].tolist() == [2, 3]
+    assert first["render_state"]["q"][:, 0].tolist() == [0, 1]
+    assert first["true_rews"].tolist() == [0.0, 1.0] and first["start_step"] == 0
+    # a new window may change shape (a new buffer); within a window a change is an error
+    acc.append(0, np.zeros(5, np.float32), np.zeros(1), 0.0, None, step=4)
+    with pytest.raises(ValueError, match="shapes changed"):
+        acc.append(0, np.zeros(2, np.float32), np.zeros(1), 0.0, None, step=5)
