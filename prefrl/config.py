@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from prefrl.envs import ALGOS, EnvPreset, load_preset
 from prefrl.oracles import TEACHER_PRESETS
+from prefrl.presets import preset_from_json
 from prefrl.query import SELECTORS
 
 FORMAT = "prefrl-run-config"
@@ -135,12 +136,17 @@ class TrainConfig:
     """With --reward-model: keep its weights fixed and ask no labels; its output normalisation
     is refit on the agent's recent steps every --update-every steps, as after a run's update."""
 
-    def resolve(self) -> ResolvedConfig:
-        """Merge with the env preset and check everything; raise :class:`ConfigError`."""
-        try:
-            preset = load_preset(self.env)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+    def resolve(self, preset: EnvPreset | None = None) -> ResolvedConfig:
+        """Merge with the env preset and check everything; raise :class:`ConfigError`.
+
+        ``preset``: use this one instead of loading ``env`` (a run's stored preset, see
+        :func:`resolve_run`).
+        """
+        if preset is None:
+            try:
+                preset = load_preset(self.env)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         algo = self.algo or preset.algo
         if algo not in ALGOS:
             raise ConfigError(f"unknown algo {algo!r}; known: {', '.join(ALGOS)}")
@@ -301,3 +307,28 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     if kw.get("reward_model") is not None:
         kw["reward_model"] = Path(kw["reward_model"])
     return TrainConfig(**kw)
+
+
+def load_run_preset(run_dir: Path) -> EnvPreset | None:
+    """The preset a run ran with, from its ``config.json`` (None if it stored none)."""
+    doc = json.loads((Path(run_dir) / "config.json").read_text())
+    stored = doc.get("preset") if isinstance(doc, dict) else None
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return preset_from_json(stored)
+    except ValueError as e:
+        raise ConfigError(f"{Path(run_dir) / 'config.json'}: {e}") from None
+
+
+def resolve_run(path: Path, **changes: Any) -> ResolvedConfig:
+    """A run's config resolved with the preset it ran with, not today's ``envs/*.toml``.
+
+    ``changes`` replace fields of its :class:`TrainConfig` first (e.g. ``run_dir``). Resuming,
+    evaluating and exporting a run use this, so an edited preset file cannot change the env,
+    the true reward or the horizon of a run that was made before the edit.
+    """
+    cfg = load_run_config(Path(path))
+    if changes:
+        cfg = dataclasses.replace(cfg, **changes)
+    return cfg.resolve(preset=load_run_preset(Path(path)))

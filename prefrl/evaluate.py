@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import VecNormalize
 
-from prefrl.config import load_run_config
+from prefrl.config import resolve_run
 from prefrl.envs import EnvPreset, make_env
 from prefrl.rundir import RunDir, load_npz
 
@@ -48,7 +48,7 @@ def _load_policy(run_dir: Path) -> tuple[Any, Any, Any, str]:
     ckpt = rd.latest_checkpoint()
     if ckpt is None:
         raise FileNotFoundError(f"{run_dir} has no checkpoint to evaluate")
-    rc = load_run_config(rd.path).resolve()
+    rc = resolve_run(rd.path)
     obs_rms = None
     if (ckpt / "vecnorm.npz").exists():
         v = load_npz(ckpt / "vecnorm.npz")

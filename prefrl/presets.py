@@ -11,6 +11,7 @@ hyper-parameters per RL algorithm and optional ``[reward_model]`` / ``[preferenc
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import tomllib
@@ -367,6 +368,23 @@ def _read_preset(path: Path) -> EnvPreset:
         )
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from e
+
+
+def preset_from_json(doc: dict[str, Any]) -> EnvPreset:
+    """Rebuild a preset from its ``config.json`` form (``dataclasses.asdict`` of it).
+
+    A run keeps the preset it ran with, so resuming or evaluating it later does not pick up
+    edits to ``envs/*.toml``. Fields a newer prefrl added get their defaults.
+    """
+    names = {f.name for f in dataclasses.fields(EnvPreset)}
+    kw = {k: v for k, v in doc.items() if k in names}
+    try:
+        kw["posture_penalty"] = tuple(PosturePenalty(**d) for d in kw.get("posture_penalty", ()))
+        if kw.get("path") is not None:
+            kw["path"] = Path(kw["path"])
+        return EnvPreset(**kw)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"stored preset {doc.get('name', '?')!r} is malformed: {e}") from None
 
 
 def load_preset(name_or_id: str | Path) -> EnvPreset:

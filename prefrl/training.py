@@ -26,7 +26,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-from prefrl.config import ResolvedConfig, TrainConfig, load_run_config
+from prefrl.config import ResolvedConfig, TrainConfig, resolve_run
 from prefrl.envs import EnvPreset, make_env
 from prefrl.guard import FrozenWatch, GuardConfig, HackGuard
 from prefrl.human import finish_run, start_human_run, waiter
@@ -398,6 +398,5 @@ def train(config: TrainConfig, command: str | None = None) -> RunResult:
 
 def resume(run_dir: str | Path, command: str | None = None) -> RunResult:
     """Continue a stopped or killed run from its latest checkpoint (or from its start)."""
-    cfg = load_run_config(Path(run_dir))
-    cfg = dataclasses.replace(cfg, run_dir=Path(run_dir))
-    return _execute(cfg.resolve(), resuming=True, command=command)
+    rc = resolve_run(Path(run_dir), run_dir=Path(run_dir))  # with the preset it ran with
+    return _execute(rc, resuming=True, command=command)

@@ -79,11 +79,11 @@ def open_labels(path: str | Path) -> Iterator[LabelSource]:
 
 def _run_setup(src: LabelSource, env: str | None) -> tuple[Any, int]:
     """(preset, ensemble size) of the run that made the labels, else of the env's preset."""
-    from prefrl.config import load_run_config
+    from prefrl.config import resolve_run
     from prefrl.envs import load_preset
 
     if env is None and src.run_dir is not None:
-        rc = load_run_config(src.run_dir).resolve()
+        rc = resolve_run(src.run_dir)
         return rc.preset, rc.ensemble_size
     preset = load_preset(env or src.env_id)
     size = int(getattr(preset, "preference", {}).get("ensemble_size", 3))
@@ -241,11 +241,11 @@ def evaluate_model(model: RewardModel, labels: str | Path, *, split: str = "val"
 
 def export_run_model(run_dir: str | Path) -> RewardModel:
     """The latest reward ensemble of a run (its checkpoint) as a :class:`RewardModel`."""
-    from prefrl.config import load_run_config
+    from prefrl.config import resolve_run
     from prefrl.rundir import RunDir
 
     rd = RunDir(Path(run_dir))
-    rc = load_run_config(rd.path).resolve()
+    rc = resolve_run(rd.path)
     ckpt = rd.latest_checkpoint()
     if rc.train.reward_model_frozen:
         raise RewardModelError(f"{run_dir} ran on a frozen reward model: it is "

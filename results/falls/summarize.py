@@ -8,16 +8,17 @@ Gymnasium env with its own termination (mean return, length, falls in 10 episode
 summary.md and summary.json beside this file.
 """
 
+import argparse
 import csv
 import json
 import sys
 from pathlib import Path
 
-from prefrl.config import load_run_config
+from prefrl.config import resolve_run
 from prefrl.evaluate import random_policy_return
 from prefrl.guard import reading_summary
-from prefrl.rundir import MetricsLog
 from prefrl.provenance import provenance
+from prefrl.rundir import MetricsLog
 
 HERE = Path(__file__).parent
 
@@ -29,43 +30,66 @@ def last(metrics: Path, col: str) -> float | None:
     return float(vals[-1]) if vals else None
 
 
-def main() -> int:
-    """Write summary.md and summary.json from the finished pairs."""
+def pair_row(env: str, seed: int, labels: str, learned_dir: Path, true_dir: Path) -> dict:
+    """One table row from a finished learned-reward run and its true-reward twin."""
+    cells = {"learned": learned_dir, "true": true_dir}
+    ev = {k: json.loads((c / "eval.json").read_text()) for k, c in cells.items()}
+    res = {k: json.loads((c / "result.json").read_text()) for k, c in cells.items()}
+    preset = resolve_run(true_dir).preset  # the run's own, as it ran
+    rand = random_policy_return(preset, episodes=10)
+    lr, tr = ev["learned"]["true_return"], ev["true"]["true_return"]
+    return {
+        "env": env, "seed": seed, "labels": labels,
+        "steps": res["true"]["steps"], "learned": lr, "true": tr, "random": rand,
+        "fraction_of_true": (lr - rand) / (tr - rand),
+        "standard_learned": ev["learned"].get("standard_env"),
+        "standard_true": ev["true"].get("standard_env"),
+        "unhealthy_frac_learned": last(learned_dir / "metrics.csv", "unhealthy_frac"),
+        "unhealthy_frac_true": last(true_dir / "metrics.csv", "unhealthy_frac"),
+        "wall_ratio": res["learned"]["wall_s"] / res["true"]["wall_s"],
+        "reward_val_acc": res["learned"].get("reward_val_acc"),
+        "alarms": len(res["learned"].get("alarms", []) or []),
+        "guard": reading_summary(MetricsLog(learned_dir / "metrics.csv").read()),
+        "horizon": preset.horizon, "clip_len": preset.clip_len,
+        "commit": res["learned"].get("provenance", {}).get("git_commit", "?")[:7],
+    }
+
+
+def suite_rows() -> list[dict]:
+    """The finished pairs of the falls suite under this folder (<env>/<setting>/<seed>/)."""
     rows = []
     for env_dir in sorted(p for p in HERE.iterdir() if p.is_dir()):
         learned_dirs = sorted(p for p in env_dir.iterdir() if p.name.startswith("labels-"))
         for ld in learned_dirs:
             for seed_dir in sorted(p for p in ld.iterdir() if p.is_dir()):
                 td = env_dir / "true" / seed_dir.name
-                cells = {"learned": seed_dir, "true": td}
-                if not all((c / "eval.json").is_file() for c in cells.values()):
+                if not all((c / "eval.json").is_file() for c in (seed_dir, td)):
                     print(f"{seed_dir}: pair not finished, skipped", file=sys.stderr)
                     continue
-                ev = {k: json.loads((c / "eval.json").read_text()) for k, c in cells.items()}
-                res = {k: json.loads((c / "result.json").read_text()) for k, c in cells.items()}
-                preset = load_run_config(td).resolve().preset  # the run's own, as it ran
-                rand = random_policy_return(preset, episodes=10)
-                lr, tr = ev["learned"]["true_return"], ev["true"]["true_return"]
-                rows.append({
-                    "env": env_dir.name, "seed": int(seed_dir.name), "labels": ld.name,
-                    "steps": res["true"]["steps"], "learned": lr, "true": tr, "random": rand,
-                    "fraction_of_true": (lr - rand) / (tr - rand),
-                    "standard_learned": ev["learned"].get("standard_env"),
-                    "standard_true": ev["true"].get("standard_env"),
-                    "unhealthy_frac_learned": last(seed_dir / "metrics.csv", "unhealthy_frac"),
-                    "unhealthy_frac_true": last(td / "metrics.csv", "unhealthy_frac"),
-                    "wall_ratio": res["learned"]["wall_s"] / res["true"]["wall_s"],
-                    "reward_val_acc": res["learned"].get("reward_val_acc"),
-                    "alarms": len(res["learned"].get("alarms", []) or []),
-                    "guard": reading_summary(MetricsLog(seed_dir / "metrics.csv").read()),
-                    "horizon": preset.horizon,
-                    "commit": res["learned"].get("provenance", {}).get("git_commit", "?")[:7],
-                })
+                rows.append(pair_row(env_dir.name, int(seed_dir.name), ld.name, seed_dir, td))
+    return rows
+
+
+def main() -> int:
+    """Write summary.md and summary.json from the finished pairs.
+
+    ``--pair NAME SEED LEARNED_DIR TRUE_DIR`` (repeatable) with ``--out DIR`` tabulates
+    ad-hoc pairs (an ablation's) instead of the suite's, into DIR/summary.md and .json.
+    """
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pair", nargs=4, action="append", metavar=("NAME", "SEED", "LEARNED",
+                                                                 "TRUE"), default=[])
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--title", default="Falls benchmark: termination = continue, "
+                                        "700 labels vs true reward")
+    args = ap.parse_args()
+    rows = [pair_row(n, int(s), "labels-700", Path(ld), Path(td))
+            for n, s, ld, td in args.pair] if args.pair else suite_rows()
     head = ("| task | seed | steps | learned | true | random | fraction of true | standard env, "
             "learned: return / length / falls of 10 | standard env, true | unhealthy share, "
             "learned / true | wall learned / true | guard: max ood / min corr / max trend | "
             "guard alarms | commit |")
-    lines = ["# Falls benchmark: termination = continue, 700 labels vs true reward", "", head,
+    lines = [f"# {args.title}", "", head,
              "|" + " --- |" * 13]
 
     def guard(g: dict) -> str:
@@ -95,8 +119,9 @@ def main() -> int:
               "training episodes in the last metrics row. Guard: the extremes of the "
               "reward-hacking guard's readings over the learned-reward run (`python -m "
               "prefrl.guard RUN_DIR`); 'not recorded' for runs made before the guard landed."]
-    (HERE / "summary.md").write_text("\n".join(lines) + "\n")
-    (HERE / "summary.json").write_text(json.dumps(
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "summary.md").write_text("\n".join(lines) + "\n")
+    (args.out / "summary.json").write_text(json.dumps(
         {"rows": rows, "provenance": provenance(" ".join(sys.argv))}, indent=2))
     print("\n".join(lines))
     return 0
