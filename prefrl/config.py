@@ -287,8 +287,8 @@ class ResolvedConfig:
         }
 
 
-def load_run_config(run_dir: Path) -> TrainConfig:
-    """Read ``run_dir/config.json`` back into a :class:`TrainConfig` (for ``--resume``)."""
+def _read_run_doc(run_dir: Path) -> dict[str, Any]:
+    """``run_dir/config.json``, checked to be a run config this prefrl can read."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a prefrl run directory (no config.json)")
@@ -300,6 +300,10 @@ def load_run_config(run_dir: Path) -> TrainConfig:
         raise ConfigError(f"{path} is not a prefrl run config")
     if int(doc.get("version", 0)) > VERSION:
         raise ConfigError(f"{path} was written by a newer prefrl (version {doc['version']})")
+    return doc
+
+
+def _train_config(doc: dict[str, Any]) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     kw = {k: v for k, v in doc["train"].items() if k in fields}
     if kw.get("run_dir") is not None:
@@ -309,16 +313,24 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     return TrainConfig(**kw)
 
 
-def load_run_preset(run_dir: Path) -> EnvPreset | None:
-    """The preset a run ran with, from its ``config.json`` (None if it stored none)."""
-    doc = json.loads((Path(run_dir) / "config.json").read_text())
-    stored = doc.get("preset") if isinstance(doc, dict) else None
+def _stored_preset(doc: dict[str, Any], run_dir: Path) -> EnvPreset | None:
+    stored = doc.get("preset")
     if not isinstance(stored, dict):
         return None
     try:
         return preset_from_json(stored)
     except ValueError as e:
         raise ConfigError(f"{Path(run_dir) / 'config.json'}: {e}") from None
+
+
+def load_run_config(run_dir: Path) -> TrainConfig:
+    """Read ``run_dir/config.json`` back into a :class:`TrainConfig` (for ``--resume``)."""
+    return _train_config(_read_run_doc(run_dir))
+
+
+def load_run_preset(run_dir: Path) -> EnvPreset | None:
+    """The preset a run ran with, from its ``config.json`` (None if it stored none)."""
+    return _stored_preset(_read_run_doc(run_dir), run_dir)
 
 
 def resolve_run(path: Path, **changes: Any) -> ResolvedConfig:
@@ -328,7 +340,8 @@ def resolve_run(path: Path, **changes: Any) -> ResolvedConfig:
     evaluating and exporting a run use this, so an edited preset file cannot change the env,
     the true reward or the horizon of a run that was made before the edit.
     """
-    cfg = load_run_config(Path(path))
+    doc = _read_run_doc(path)  # read once for both the config and its preset
+    cfg = _train_config(doc)
     if changes:
         cfg = dataclasses.replace(cfg, **changes)
-    return cfg.resolve(preset=load_run_preset(Path(path)))
+    return cfg.resolve(preset=_stored_preset(doc, path))

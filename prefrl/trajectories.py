@@ -47,7 +47,10 @@ class TrajectoryAccumulator:
         """Return the number of steps accumulated for env ``env_idx``."""
         return self._n[env_idx]
 
-    def _alloc(self, like: np.ndarray) -> np.ndarray:
+    def _fitted(self, buf: np.ndarray | None, like: np.ndarray) -> np.ndarray:
+        """``buf`` if it holds ``max_len`` steps shaped and typed like ``like``, else a new one."""
+        if buf is not None and buf.shape[1:] == like.shape and buf.dtype == like.dtype:
+            return buf
         return np.empty((self.max_len, *like.shape), like.dtype)
 
     def append(
@@ -61,24 +64,20 @@ class TrajectoryAccumulator:
     ) -> None:
         """Append one step of env ``env_idx`` (arrays are copied; ``step`` = global step).
 
-        Every step of a window must have the first step's shapes, dtypes and render-state keys.
+        Every step of a window must have the first step's obs and action shapes and
+        render-state keys; values are stored in the first step's dtypes.
         """
         n = self._n[env_idx]
         if n >= self.max_len:
             raise RuntimeError(f"accumulator of env {env_idx} is full ({self.max_len} steps)")
         obs, act, rs = np.asarray(obs), np.asarray(act), render_state or {}
         bufs = self._rs[env_idx]
-        if n == 0:
+        if n == 0:  # a new window: reuse the buffers that fit, allocate the others
             self._start[env_idx] = int(step)
-            if (o := self._obs[env_idx]) is None or o.shape[1:] != obs.shape \
-                    or o.dtype != obs.dtype:
-                self._obs[env_idx] = self._alloc(obs)
-            if (a := self._acts[env_idx]) is None or a.shape[1:] != act.shape \
-                    or a.dtype != act.dtype:
-                self._acts[env_idx] = self._alloc(act)
-            if rs.keys() != bufs.keys() or any(
-                    bufs[k].shape[1:] != np.shape(v) for k, v in rs.items()):
-                bufs = self._rs[env_idx] = {k: self._alloc(np.asarray(v)) for k, v in rs.items()}
+            self._obs[env_idx] = self._fitted(self._obs[env_idx], obs)
+            self._acts[env_idx] = self._fitted(self._acts[env_idx], act)
+            bufs = self._rs[env_idx] = {k: self._fitted(bufs.get(k), np.asarray(v))
+                                        for k, v in rs.items()}
         else:
             if rs.keys() != bufs.keys():
                 raise ValueError(f"render_state keys changed: {sorted(bufs)} -> {sorted(rs)}")
