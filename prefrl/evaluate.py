@@ -86,9 +86,12 @@ def evaluate_standard(run_dir: Path, episodes: int = 10, seed: int = 12345,
                       deterministic: bool = True) -> dict[str, Any] | None:
     """A run's policy on the standard Gymnasium env (its own time limit and termination).
 
-    Returns mean ``return`` and ``length`` and ``falls``: how many of ``episodes`` ended by
-    termination before the time limit (``None`` for Atari runs). Observations are normalised
-    with the run's saved ``VecNormalize`` statistics, as in training.
+    Returns mean ``return`` and ``length``, the per-episode ``returns`` and ``lengths``,
+    ``falls``: how many of ``episodes`` ended by termination before the time limit, and
+    ``falls_within_horizon``: how many of those came within the run's training horizon (an
+    agent trained on 300-step episodes that falls at step 390 fell where it was never
+    trained). ``None`` for Atari runs. Observations are normalised with the run's saved
+    ``VecNormalize`` statistics, as in training.
     """
     import gymnasium
 
@@ -96,7 +99,7 @@ def evaluate_standard(run_dir: Path, episodes: int = 10, seed: int = 12345,
     if rc.env_id.startswith("ALE/"):
         return None
     env = gymnasium.make(rc.env_id)
-    returns, lengths, falls = [], [], 0
+    returns, lengths, falls, early = [], [], 0, 0
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         ret, n, done = 0.0, 0, False
@@ -110,6 +113,8 @@ def evaluate_standard(run_dir: Path, episodes: int = 10, seed: int = 12345,
         returns.append(ret)
         lengths.append(n)
         falls += bool(term)
+        early += bool(term) and n <= rc.preset.horizon
     env.close()
     return {"env_id": rc.env_id, "episodes": episodes, "return": float(np.mean(returns)),
-            "length": float(np.mean(lengths)), "falls": falls, "returns": returns}
+            "length": float(np.mean(lengths)), "falls": falls, "returns": returns,
+            "lengths": lengths, "horizon": rc.preset.horizon, "falls_within_horizon": early}

@@ -1,0 +1,31 @@
+"""The standard-env evaluation tells a fall inside the training horizon from one past it."""
+
+from prefrl.config import TrainConfig
+from prefrl.envs import load_preset
+
+
+def _briefly_trained(tmp_path, horizon: int, clip_len: int):
+    from prefrl.training import train
+
+    text = load_preset("InvertedPendulum").path.read_text()
+    text = text.replace("horizon = 100", f"horizon = {horizon}")
+    text = text.replace("clip_len = 38", f"clip_len = {clip_len}")
+    toml = tmp_path / f"IP{horizon}.toml"
+    toml.write_text(text)
+    run = tmp_path / f"run{horizon}"
+    train(TrainConfig(env=str(toml), reward="true", steps=256, progress=False,
+                      tensorboard=False, torch_threads=1, run_dir=run, seed=0))
+    return run
+
+
+def test_falls_within_the_training_horizon_are_counted_apart(tmp_path):
+    from prefrl.evaluate import evaluate_standard
+
+    # a barely trained pendulum falls within ~10 steps of the standard env, never within 2
+    long = evaluate_standard(_briefly_trained(tmp_path, 100, 38), episodes=3, seed=0)
+    short = evaluate_standard(_briefly_trained(tmp_path, 2, 2), episodes=3, seed=0)
+    for ev in (long, short):
+        assert ev is not None and ev["falls"] == 3 and len(ev["lengths"]) == 3
+        assert all(2 < n < 100 for n in ev["lengths"]) and ev["length"] == sum(ev["lengths"]) / 3
+    assert long["horizon"] == 100 and long["falls_within_horizon"] == 3
+    assert short["horizon"] == 2 and short["falls_within_horizon"] == 0
