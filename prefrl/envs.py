@@ -27,12 +27,12 @@ import gymnasium
 import numpy as np
 
 from prefrl.mujoco_gl import import_mujoco
+from prefrl.posture import PosturePenalty  # noqa: F401 - re-exported
 from prefrl.presets import (  # noqa: F401 - re-exported: prefrl.envs is the public home
     ALGOS,
     PRESET_DIR,
     TERMINATIONS,
     EnvPreset,
-    PosturePenalty,
     list_presets,
     load_preset,
     preset_dir,
@@ -51,7 +51,7 @@ class FixedHorizon(gymnasium.Wrapper):
       ignored and the physics goes on. The inner reward already stops paying its healthy/alive
       bonus while the condition holds (Gymnasium v5); ``unhealthy_penalty`` (``<= 0``) is added
       to the true reward on every such step where that lost bonus is too weak a signal, and
-      ``posture_penalty`` (:class:`~prefrl.presets.PosturePenalty`) on every step, graded by
+      ``posture_penalty`` (:class:`~prefrl.posture.PosturePenalty`) on every step, graded by
       how far a joint is out of its range (``info["posture_penalty"]``).
     - ``"reset"`` (Atari, as in the paper): ``termination_penalty`` is added once and the inner
       env is reset in place; the reset observation is returned. This lets an agent fall on

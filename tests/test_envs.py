@@ -338,7 +338,7 @@ def test_unhealthy_penalty_is_added_per_unhealthy_step() -> None:
 
 
 def test_posture_penalty_grades_how_far_a_joint_is_out_of_range() -> None:
-    from prefrl.presets import PosturePenalty
+    from prefrl.posture import PosturePenalty
 
     pen = PosturePenalty(qpos=1, low=-0.2, high=0.2, weight=2.0)
     p = dataclasses.replace(load_preset("InvertedPendulum"), posture_penalty=(pen,))
@@ -361,7 +361,7 @@ def test_posture_penalty_grades_how_far_a_joint_is_out_of_range() -> None:
 
 
 def test_posture_penalty_needs_a_mujoco_env() -> None:
-    from prefrl.presets import PosturePenalty
+    from prefrl.posture import PosturePenalty
 
     p = dataclasses.replace(load_preset("Pendulum"), posture_penalty=(PosturePenalty(qpos=0),))
     with pytest.raises(ValueError, match="MuJoCo"):

@@ -99,7 +99,11 @@ def main() -> int:
         return " / ".join("-" if v is None else f"{v:.2f}" for v in vals)
 
     def std(s: dict | None) -> str:
-        return "-" if not s else f"{s['return']:.0f} / {s['length']:.0f} / {s['falls']}"
+        if not s:
+            return "-"
+        inside = ("" if "falls_within_horizon" not in s
+                  else f" ({s['falls_within_horizon']} within {s['horizon']} steps)")
+        return f"{s['return']:.0f} / {s['length']:.0f} / {s['falls']}{inside}"
 
     for r in rows:
         uf = [r["unhealthy_frac_learned"], r["unhealthy_frac_true"]]
@@ -115,8 +119,10 @@ def main() -> int:
     lines += ["", "learned, true, random: mean true return over 10 deterministic episodes of the "
               "fixed-horizon env (the preset's horizon); fraction of true = (learned - random) / "
               "(true - random). Standard env: the same final policy on Gymnasium's own env, "
-              "with its termination and time limit. Unhealthy share: of the steps of the "
-              "training episodes in the last metrics row. Guard: the extremes of the "
+              "with its termination and time limit; '(k within H steps)': k of the falls came "
+              "within the run's training horizon H, the rest past it, where the agent was never "
+              "trained. Unhealthy share: of the steps of the training episodes in the last "
+              "metrics row. Guard: the extremes of the "
               "reward-hacking guard's readings over the learned-reward run (`python -m "
               "prefrl.guard RUN_DIR`); 'not recorded' for runs made before the guard landed."]
     args.out.mkdir(parents=True, exist_ok=True)
