@@ -24,6 +24,10 @@ from prefrl.envs import EnvPreset, make_env
 from prefrl.rundir import RunDir, load_npz
 
 
+_TERMINATION_KWARGS = ("terminate_when_unhealthy",)
+"""Env constructor arguments that :func:`evaluate_standard` leaves at Gymnasium's default."""
+
+
 def random_policy_return(preset: EnvPreset, episodes: int = 5, seed: int = 0) -> float:
     """Mean true return of uniformly random actions over ``episodes`` fixed-horizon episodes."""
     env = make_env(preset, seed=seed)
@@ -90,7 +94,8 @@ def evaluate_standard(run_dir: Path, episodes: int = 10, seed: int = 12345,
     ``falls``: how many of ``episodes`` ended by termination before the time limit, and
     ``falls_within_horizon``: how many of those came within the run's training horizon (an
     agent trained on 300-step episodes that falls at step 390 fell where it was never
-    trained). ``None`` for Atari runs. Observations are normalised with the run's saved
+    trained). The env gets the preset's ``env_kwargs`` except those that switch termination
+    off. ``None`` for Atari runs. Observations are normalised with the run's saved
     ``VecNormalize`` statistics, as in training.
     """
     import gymnasium
@@ -98,7 +103,10 @@ def evaluate_standard(run_dir: Path, episodes: int = 10, seed: int = 12345,
     model, obs_rms, rc, _ = _load_policy(run_dir)
     if rc.env_id.startswith("ALE/"):
         return None
-    env = gymnasium.make(rc.env_id)
+    # the preset's constructor arguments (e.g. what the observation holds), but the standard
+    # env's own termination: that is what this evaluation checks
+    kwargs = {k: v for k, v in rc.preset.env_kwargs.items() if k not in _TERMINATION_KWARGS}
+    env = gymnasium.make(rc.env_id, **kwargs)
     returns, lengths, falls, early = [], [], 0, 0
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)

@@ -29,3 +29,21 @@ def test_falls_within_the_training_horizon_are_counted_apart(tmp_path):
         assert all(2 < n < 100 for n in ev["lengths"]) and ev["length"] == sum(ev["lengths"]) / 3
     assert long["horizon"] == 100 and long["falls_within_horizon"] == 3
     assert short["horizon"] == 2 and short["falls_within_horizon"] == 0
+
+
+def test_the_standard_env_keeps_the_presets_observation_but_its_own_termination(tmp_path):
+    from prefrl.evaluate import evaluate_standard
+    from prefrl.training import train
+
+    text = load_preset("Hopper").path.read_text()
+    old = "env_kwargs = { terminate_when_unhealthy = false }"
+    assert old in text
+    toml = tmp_path / "HopperX.toml"  # 12-dim observations instead of Hopper-v5's 11
+    toml.write_text(text.replace(old, "env_kwargs = { terminate_when_unhealthy = false, "
+                                      "exclude_current_positions_from_observation = false }"))
+    run = tmp_path / "run"
+    train(TrainConfig(env=str(toml), reward="true", steps=256, progress=False,
+                      tensorboard=False, torch_threads=1, run_dir=run, seed=0))
+    ev = evaluate_standard(run, episodes=2, seed=0)
+    assert ev is not None and ev["falls"] == 2  # a barely trained hopper falls, and it ends there
+    assert all(n < 200 for n in ev["lengths"])
