@@ -23,7 +23,6 @@ from prefrl.config import resolve_run
 from prefrl.envs import EnvPreset, make_env
 from prefrl.rundir import RunDir, load_npz
 
-
 _TERMINATION_KWARGS = ("terminate_when_unhealthy",)
 """Env constructor arguments that :func:`evaluate_standard` leaves at Gymnasium's default."""
 
