@@ -27,12 +27,12 @@ print("corr(learned, true) per step %.2f" % np.corrcoef(r, true)[0, 1])
 print("corr(learned, fwd) %.2f, corr(learned, ctrl) %.2f" % (np.corrcoef(r, fwd)[0, 1], np.corrcoef(r, ctrl)[0, 1]))
 print("mean learned with the action / zeroed: %.3f / %.3f (std of learned %.3f)" % (r.mean(), r0.mean(), r.std()))
 print("true reward std %.3f, of which fwd std %.3f, ctrl std %.3f" % (true.std(), fwd.std(), ctrl.std()))
-# clip level: what decides the teacher's answers
+# clip level: what decides the teacher's answers (the per-step arrays, summed per clip)
 T = clips[0].obs.shape[0]
-cf = np.array([c.obs[:, 13].sum() for c in clips]); cc = np.array([-0.5 * (c.acts ** 2).sum() for c in clips])
-ct = np.array([c.true_rews.sum() for c in clips])
-print(f"clip sums over {T} steps: true std {ct.std():.2f}, fwd std {cf.std():.2f}, ctrl std {cc.std():.2f}, ctrl mean {cc.mean():.1f}")
-rl = np.array([m(c.obs, c.acts).sum() for c in clips])
+assert all(len(c.obs) == T for c in clips)
+cf, cc, ct, rl = (x.reshape(len(clips), T).sum(1) for x in (fwd, ctrl, true, r))
+print(f"clip sums over {T} steps: true std {ct.std():.2f}, fwd std {cf.std():.2f}, "
+      f"ctrl std {cc.std():.2f}, ctrl mean {cc.mean():.1f}")
 print("clip-level corr(learned, fwd) %.2f, corr(learned, ctrl) %.2f, corr(learned,true) %.2f" % (np.corrcoef(rl, cf)[0,1], np.corrcoef(rl, cc)[0,1], np.corrcoef(rl, ct)[0,1]))
 # pair level: the differences the teacher actually judged
 by_hash = {c.hash: c for c in clips}
