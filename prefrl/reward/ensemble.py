@@ -246,9 +246,10 @@ class _FusedMLP:
     """
 
     def __init__(self, layers: list[tuple[np.ndarray, np.ndarray]], act_kind: str,
-                 act_dim: int, use_actions: bool, ok: bool = True) -> None:
+                 act_dim: int, use_actions: bool, ok: bool = True,
+                 action_squares: bool = False) -> None:
         self.layers, self.act_kind, self.act_dim = layers, act_kind, act_dim
-        self.use_actions, self.ok = use_actions, ok
+        self.use_actions, self.ok, self.action_squares = use_actions, ok, action_squares
 
     @classmethod
     def build(cls, ens: RewardEnsemble) -> _FusedMLP:
@@ -281,7 +282,8 @@ class _FusedMLP:
             layers.append((np.ascontiguousarray(w, np.float32),
                            np.concatenate(bs).astype(np.float32)))
         assert layers[-1][0].shape[1] == k
-        return cls(layers, m0.act_kind, m0.act_dim, m0.use_actions)
+        return cls(layers, m0.act_kind, m0.act_dim, m0.use_actions,
+                   action_squares=m0.action_squares)
 
     def __call__(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
         n = len(obs)
@@ -292,6 +294,8 @@ class _FusedMLP:
                 a[np.arange(n), acts.reshape(n).astype(np.int64)] = 1.0
             else:
                 a = acts.reshape(n, -1).astype(np.float32, copy=False)
+                if self.action_squares:
+                    a = np.concatenate([a, a * a], axis=1)
             x = np.concatenate([x, a], axis=1)
         for w, b in self.layers[:-1]:
             x = x @ w + b
