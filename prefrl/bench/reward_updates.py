@@ -39,6 +39,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "full-batched": {"batched": True},
     "fast": {"fast": True},
     "fast-val128": {"fast": True, "epoch_val_pairs": 128},
+    "fast-p1": {"fast": True, "patience": 1},
+    "fast-p1-val128": {"fast": True, "patience": 1, "epoch_val_pairs": 128},
     "fast-batched": {"fast": True, "batched": True},
 }
 
