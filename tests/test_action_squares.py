@@ -67,11 +67,11 @@ def test_inputs_hold_the_squares_and_every_path_agrees(tmp_path):
     ref = torch.stack([m(torch.from_numpy(o), torch.from_numpy(a)) for m in ens.members])
     torch.testing.assert_close(stacked(torch.from_numpy(o), torch.from_numpy(a)), ref,
                                atol=1e-5, rtol=1e-5)
-    RewardModel(ens, OBS, ACT, "Ant-v5", 30).save(tmp_path / "m")
+    model = RewardModel(ens, OBS, ACT, "Ant-v5", 30)
+    model.save(tmp_path / "m")
     back = load_reward(tmp_path / "m", device="cpu")
     assert back.ensemble.members[0].config()["action_squares"] is True
-    np.testing.assert_array_equal(back(o[:64], a[:64]), RewardModel(
-        ens, OBS, ACT, "Ant-v5", 30)(o[:64], a[:64]))
+    np.testing.assert_array_equal(back(o[:64], a[:64]), model(o[:64], a[:64]))
 
 
 @pytest.mark.parametrize("kw", [{"act_kind": "discrete"}, {"use_actions": False}])

@@ -6,4 +6,4 @@ labels=$1; seed=$2; name=reacher-sq-$labels-$seed
 /work/main/.venv/bin/python -m prefrl.cli train --env $WT/results/mujoco-paper/ablation-reacher-squares/Reacher-squares.toml \
     --reward learned --labels $labels --oracle paper --steps 300000 --seed $seed --no-progress \
     --run-dir $O/$name > $O/$name.log 2>&1
-PYTHONPATH=$WT /work/main/.venv/bin/python $WT/results/falls/evalstd.py $O/$name >> $O/$name.log 2>&1
+PYTHONPATH=$WT /work/main/.venv/bin/python $WT/results/falls/ablation-hopper-posture/evalstd.py $O/$name >> $O/$name.log 2>&1
