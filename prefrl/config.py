@@ -59,7 +59,7 @@ class TrainConfig:
     """Where the run lives (default: results/runs/<env>-<seed>-<time>)."""
     n_envs: int | None = None
     """Parallel environments (default: what the preset's hyper-parameters assume)."""
-    selector: Literal["disagreement", "entropy", "random"] = "disagreement"
+    selector: Literal["disagreement", "entropy", "random", "kcenter-disagreement"] = "disagreement"
     """How pairs are chosen among the oversampled candidates."""
     oversample: int | None = None
     """Candidates drawn per label asked (default 10)."""

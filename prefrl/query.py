@@ -2,7 +2,9 @@
 
 *Selectors* score an oversampled set of candidate pairs and keep the best ``n``:
 :class:`RandomSelector`; :class:`DisagreementSelector` (variance of the members' P(right), the
-paper's choice); :class:`EntropySelector` (entropy of the ensemble's mean P(right)).
+paper's choice); :class:`EntropySelector` (entropy of the ensemble's mean P(right));
+:class:`KCenterDisagreementSelector` (the more disputed half, then pairs far apart from each
+other, BPref's ``kcenter_disagree``).
 The :class:`LabelSchedule` spends a label budget: a share before RL starts, then at a rate
 decaying as ``tau / (T + tau)`` in environment steps T (tau = 2e6 in the paper), scaled so that
 exactly the budget is spent by the last step.
@@ -162,13 +164,91 @@ class EntropySelector(QuerySelector):
         return -(p * np.log(p) + (1 - p) * np.log(1 - p))
 
 
+KCENTER_MAX_DIMS = 2048
+"""Pair features longer than this are randomly projected down to it (distances are kept
+approximately, Johnson-Lindenstrauss)."""
+
+
+def pair_features(pairs: Sequence[ClipPair], max_dims: int = KCENTER_MAX_DIMS) -> np.ndarray:
+    """One row per pair: both clips' observations and actions, flattened and standardised.
+
+    Standardised per column over ``pairs``, so no observation dimension dominates by its
+    units; rows longer than ``max_dims`` are multiplied by a fixed seeded Gaussian matrix.
+    Raises ``ValueError`` for image observations, where raw-pixel distances mean little.
+    """
+    first = pairs[0].left
+    if first.obs.ndim > 2:
+        raise ValueError("the kcenter-disagreement selector needs vector observations, "
+                         f"got clips of shape {first.obs.shape}")
+
+    def flat(c: Clip) -> np.ndarray:
+        return np.concatenate([c.obs.reshape(-1), c.acts.reshape(-1)]).astype(np.float32)
+
+    feats = np.stack([np.concatenate([flat(p.left), flat(p.right)]) for p in pairs])
+    feats -= feats.mean(0)
+    feats /= feats.std(0) + 1e-6
+    if feats.shape[1] > max_dims:
+        proj = np.random.default_rng(0).standard_normal((feats.shape[1], max_dims))
+        feats = feats @ (proj.astype(np.float32) / np.sqrt(max_dims))
+    return feats
+
+
+def greedy_kcenter(feats: np.ndarray, n: int, first: int = 0) -> list[int]:
+    """Indices of ``n`` rows chosen greedily, each the farthest from those already chosen.
+
+    >>> greedy_kcenter(np.array([[0.0], [0.1], [5.0], [10.0]]), 3)
+    [0, 3, 2]
+    """
+    n = min(n, len(feats))
+    if n <= 0:
+        return []
+    chosen = [first]
+    dist = np.linalg.norm(feats - feats[first], axis=1)
+    for _ in range(n - 1):
+        i = int(np.argmax(dist))
+        chosen.append(i)
+        dist = np.minimum(dist, np.linalg.norm(feats - feats[i], axis=1))
+    return chosen
+
+
+class KCenterDisagreementSelector(QuerySelector):
+    """The more disputed half of the candidates, thinned to ``n`` pairs far apart (BPref).
+
+    Disagreement alone can spend many labels on near-identical pairs, e.g. two clips of a
+    pendulum lying fallen, which a teacher can only call equal. Greedy k-center on the pairs'
+    standardised observations and actions (:func:`pair_features`) keeps the chosen pairs
+    diverse (Lee et al. 2021, BPref, ``kcenter_disagree``). Scores are the disagreement.
+    """
+
+    name = "kcenter-disagreement"
+
+    def score(self, pairs: Sequence[ClipPair], ensemble: RewardEnsemble,
+              rng: np.random.Generator) -> np.ndarray:
+        """Variance across members (as :class:`DisagreementSelector`)."""
+        return member_p_right(ensemble, pairs).var(0)
+
+    def select(
+        self, pairs: Sequence[ClipPair], n: int, ensemble: RewardEnsemble,
+        rng: np.random.Generator,
+    ) -> list[tuple[ClipPair, float]]:
+        """Top half by disagreement (at least ``n``), then greedy k-center, best first."""
+        if n <= 0 or not pairs:
+            return []
+        scores = self.score(pairs, ensemble, rng)
+        top = np.argsort(-scores, kind="stable")[: max(n, len(pairs) // 2)]
+        picked = top[greedy_kcenter(pair_features([pairs[i] for i in top]), n)]
+        picked = picked[np.argsort(-scores[picked], kind="stable")]
+        return [(pairs[i], float(scores[i])) for i in picked]
+
+
 SELECTORS: dict[str, type[QuerySelector]] = {
-    c.name: c for c in (RandomSelector, DisagreementSelector, EntropySelector)
+    c.name: c for c in (RandomSelector, DisagreementSelector, EntropySelector,
+                        KCenterDisagreementSelector)
 }
 
 
 def make_selector(name: str, oversample: int | None = None) -> QuerySelector:
-    """Selector by name (``random``, ``disagreement``, ``entropy``)."""
+    """Selector by name (``random``, ``disagreement``, ``entropy``, ``kcenter-disagreement``)."""
     try:
         cls = SELECTORS[name]
     except KeyError:
