@@ -115,8 +115,11 @@ class QuerySelector(ABC):
         if n <= 0 or not pairs:
             return []
         scores = self.score(pairs, ensemble, rng)
-        order = np.argsort(-scores, kind="stable")[:n]
-        return [(pairs[i], float(scores[i])) for i in order]
+        return [(pairs[i], float(scores[i])) for i in self.pick(pairs, scores, n)]
+
+    def pick(self, pairs: Sequence[ClipPair], scores: np.ndarray, n: int) -> np.ndarray:
+        """Indices of the pairs to ask about, best first: here the ``n`` top scores."""
+        return np.argsort(-scores, kind="stable")[:n]
 
     def choose(
         self, source: PairSource, n: int, ensemble: RewardEnsemble, rng: np.random.Generator,
@@ -211,7 +214,7 @@ def greedy_kcenter(feats: np.ndarray, n: int, first: int = 0) -> list[int]:
     return chosen
 
 
-class KCenterDisagreementSelector(QuerySelector):
+class KCenterDisagreementSelector(DisagreementSelector):
     """The more disputed half of the candidates, thinned to ``n`` pairs far apart (BPref).
 
     Disagreement alone can spend many labels on near-identical pairs, e.g. two clips of a
@@ -222,23 +225,11 @@ class KCenterDisagreementSelector(QuerySelector):
 
     name = "kcenter-disagreement"
 
-    def score(self, pairs: Sequence[ClipPair], ensemble: RewardEnsemble,
-              rng: np.random.Generator) -> np.ndarray:
-        """Variance across members (as :class:`DisagreementSelector`)."""
-        return member_p_right(ensemble, pairs).var(0)
-
-    def select(
-        self, pairs: Sequence[ClipPair], n: int, ensemble: RewardEnsemble,
-        rng: np.random.Generator,
-    ) -> list[tuple[ClipPair, float]]:
+    def pick(self, pairs: Sequence[ClipPair], scores: np.ndarray, n: int) -> np.ndarray:
         """Top half by disagreement (at least ``n``), then greedy k-center, best first."""
-        if n <= 0 or not pairs:
-            return []
-        scores = self.score(pairs, ensemble, rng)
         top = np.argsort(-scores, kind="stable")[: max(n, len(pairs) // 2)]
         picked = top[greedy_kcenter(pair_features([pairs[i] for i in top]), n)]
-        picked = picked[np.argsort(-scores[picked], kind="stable")]
-        return [(pairs[i], float(scores[i])) for i in picked]
+        return picked[np.argsort(-scores[picked], kind="stable")]
 
 
 SELECTORS: dict[str, type[QuerySelector]] = {
