@@ -27,6 +27,7 @@ VERSION = 1
 PREFERENCE_DEFAULTS: dict[str, Any] = {
     "oversample": 10, "pretrain_frac": 0.25, "pretrain_clips": 400, "ensemble_size": 3,
     "update_epochs": 10, "pretrain_epochs": 100, "background_reward": False,
+    "reward_schedule": "fast",
 }
 """Preference-learning settings used when neither the CLI nor the preset's [preference] says."""
 
@@ -85,12 +86,13 @@ class TrainConfig:
     from the schedule and ask them about the agent's newest clips; none, only warn."""
     reward_pessimism: float = 0.0
     """K: the agent gets mean - K * std of the ensemble members' rewards (0: off)."""
-    reward_schedule: Literal["fast", "full"] = "fast"
-    """fast (default): each reward update trains on the new labels plus a replayed share of the
-    old, stopping when validation loss stops falling; full: every label for every epoch (the
-    paper's fixed schedule). On HalfCheetah and Swimmer (2 seeds each, 300k steps, 700 labels)
-    fast cut reward fitting 3-5x with held-out accuracy and final return within seed noise
-    (results/overhead, "Fast vs full on RL runs")."""
+    reward_schedule: Literal["fast", "full"] | None = None
+    """fast: each reward update trains on the new labels plus a replayed share of the old,
+    stopping when validation loss stops falling; full: every label for every epoch (the
+    paper's fixed schedule). Default: the preset's [preference] reward_schedule, else fast.
+    On HalfCheetah and Swimmer (2 seeds each, 300k steps, 700 labels) fast cut reward fitting
+    3-5x with held-out accuracy and final return within seed noise (results/overhead, "Fast vs
+    full on RL runs")."""
     reward_norm: Literal["recent", "labelled"] = "recent"
     """What the learned reward is standardised on (zero mean, unit std) after each update:
     recent (default), the agent's newest clips; labelled, those and the labelled clips
@@ -172,6 +174,9 @@ class TrainConfig:
         asks = self.reward == "learned" and not frozen
         if asks and labels < 2:
             raise ConfigError(f"--labels {labels} is too few to learn a reward (need >= 2)")
+        if pref["reward_schedule"] not in ("fast", "full"):
+            raise ConfigError(
+                f"reward_schedule must be fast or full, got {pref['reward_schedule']!r}")
         if not 0.0 <= pref["pretrain_frac"] <= 1.0:
             raise ConfigError(f"--pretrain-frac must be in [0, 1], got {pref['pretrain_frac']}")
         if self.on_hack not in ("ask", "none"):
@@ -263,6 +268,7 @@ class ResolvedConfig:
     update_epochs: int
     pretrain_epochs: int
     background_reward: bool
+    reward_schedule: str = "fast"
     unsup_steps: int = 0
     """SAC: PEBBLE pre-training steps (0 for other algorithms)."""
     feedback_every: int = 0

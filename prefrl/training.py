@@ -158,7 +158,7 @@ class _Run:
                 pretrain_epochs=rc.pretrain_epochs, update_epochs=rc.update_epochs,
                 pool_max_bytes=cfg.pool_mb << 20, background=bool(rc.background_reward),
                 norm_source=cfg.reward_norm,
-                trainer=TrainerConfig.fast() if cfg.reward_schedule == "fast" else TrainerConfig(),
+                trainer=TrainerConfig.fast() if rc.reward_schedule == "fast" else TrainerConfig(),
             )
             self.learner = PreferenceLearner.create(
                 venv.observation_space, venv.action_space, lc, self.rd.store_path,

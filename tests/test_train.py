@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from killing import kill_after_checkpoint
@@ -161,6 +162,20 @@ def test_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="pretrain-frac"):
         TrainConfig(pretrain_frac=2.0).resolve()
     assert TrainConfig(env="halfcheetah").resolve().env_id == "HalfCheetah-v5"
+
+
+def test_reward_schedule_comes_from_the_preset_unless_given(tmp_path):
+    base = (Path(__file__).parents[1] / "envs" / "Pendulum.toml").read_text()
+    full = tmp_path / "PendulumFull.toml"
+    full.write_text(base + '\n[preference]\nreward_schedule = "full"\n')
+    assert TrainConfig(env="Pendulum").resolve().reward_schedule == "fast"
+    assert TrainConfig(env=str(full)).resolve().reward_schedule == "full"
+    assert TrainConfig(env=str(full), reward_schedule="fast").resolve().reward_schedule == "fast"
+    assert TrainConfig(env=str(full)).resolve().to_json()["resolved"]["reward_schedule"] == "full"
+    bad = tmp_path / "PendulumBad.toml"
+    bad.write_text(base + '\n[preference]\nreward_schedule = "slow"\n')
+    with pytest.raises(ConfigError, match="reward_schedule must be fast or full"):
+        TrainConfig(env=str(bad)).resolve()
 
 
 def test_help_explains_every_option():

@@ -183,8 +183,9 @@ def grid_rows(grid: Path, settings: list[str] | None = None) -> list[dict[str, A
         doc = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
         background = doc.get("resolved", {}).get("background_reward")
         training = "?" if background is None else "background" if background else "inline"
-        variant = (f"{setting} s{seed_dir.name} "
-                   f"({doc.get('train', {}).get('reward_schedule', '?')}-{training})")
+        schedule = (doc.get("resolved", {}).get("reward_schedule")
+                    or doc.get("train", {}).get("reward_schedule") or "?")
+        variant = f"{setting} s{seed_dir.name} ({schedule}-{training})"
         rows.append(summarise(env, variant, learned, json.loads(twin.read_text())))
     return rows
 
