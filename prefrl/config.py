@@ -157,6 +157,9 @@ class TrainConfig:
             raise ConfigError(f"unknown oracle {self.oracle!r}; known: {known}")
         if self.selector not in SELECTORS:
             raise ConfigError(f"unknown selector {self.selector!r}; known: {', '.join(SELECTORS)}")
+        if self.selector == "kcenter-disagreement" and preset.env_id.startswith("ALE/"):
+            raise ConfigError(f"--selector kcenter-disagreement needs vector observations; "
+                              f"{preset.name} has image frames")
         pref = dict(PREFERENCE_DEFAULTS)
         pref.update({k: v for k, v in getattr(preset, "preference", {}).items() if k in pref})
         pref.update({k: getattr(self, k) for k in pref

@@ -103,6 +103,14 @@ def test_long_features_are_projected_and_images_refused():
         pair_features([ClipPair(img, img2)])
 
 
+def test_image_envs_are_refused_up_front():
+    from prefrl.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match="needs vector observations"):
+        TrainConfig(env="Pong", selector="kcenter-disagreement").resolve()
+    assert TrainConfig(env="Pendulum", selector="kcenter-disagreement").resolve()
+
+
 def test_learner_runs_with_the_selector():
     env = gym.make("Pendulum-v1")
     rng = np.random.default_rng(3)

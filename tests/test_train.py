@@ -115,6 +115,7 @@ def test_killed_run_resumes_without_losing_or_repeating_labels(tmp_path, mode):
     (["--labels", "1"], "too few to learn"),
     (["--oracle", "psychic"], "unknown oracle 'psychic'"),
     (["--steps", "50", "--labels", "100000", "--pretrain-clips", "3"], "impossible"),
+    (["--env", "Pong", "--selector", "kcenter-disagreement"], "needs vector observations"),
 ])
 def test_cli_user_errors_are_one_line_without_traceback(args, message, tmp_path):
     r = cli("train", *args, "--run-dir", str(tmp_path / "x"))
