@@ -196,8 +196,10 @@ def pair_features(pairs: Sequence[ClipPair], max_dims: int = KCENTER_MAX_DIMS) -
     return feats
 
 
-def greedy_kcenter(feats: np.ndarray, n: int, first: int = 0) -> list[int]:
+def greedy_kcenter(feats: np.ndarray, n: int) -> list[int]:
     """Indices of ``n`` rows chosen greedily, each the farthest from those already chosen.
+
+    Row 0 comes first (the caller puts its most disputed pair there).
 
     >>> greedy_kcenter(np.array([[0.0], [0.1], [5.0], [10.0]]), 3)
     [0, 3, 2]
@@ -205,8 +207,8 @@ def greedy_kcenter(feats: np.ndarray, n: int, first: int = 0) -> list[int]:
     n = min(n, len(feats))
     if n <= 0:
         return []
-    chosen = [first]
-    dist = np.linalg.norm(feats - feats[first], axis=1)
+    chosen = [0]
+    dist = np.linalg.norm(feats - feats[0], axis=1)
     for _ in range(n - 1):
         i = int(np.argmax(dist))
         chosen.append(i)
