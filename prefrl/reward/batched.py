@@ -51,7 +51,7 @@ class StackedMLP:
         self.members = list(members)
         m0 = self.members[0]
         assert isinstance(m0, MLPRewardNet)
-        self.encode, self.obs_dim, self.use_actions = m0._inputs, m0.obs_dim, m0.use_actions
+        self.encode, self.obs_in, self.use_actions = m0._inputs, m0.obs_in, m0.use_actions
         lins = [_linears(m) for m in self.members]
         self.weights = [nn.Parameter(torch.stack([ls[i].weight.detach().T for ls in lins]))
                         for i in range(len(lins[0]))]  # (K, in, out)
@@ -111,7 +111,7 @@ class StackedMLP:
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.in_mean) / self.in_std
         if not self.use_actions:
-            x = x[..., : self.obs_dim]
+            x = x[..., : self.obs_in]
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.baddbmm(b, x, w) if x.shape[0] == self.k else torch.matmul(x, w) + b

@@ -51,11 +51,18 @@ class MLPRewardNet(RewardNet):
     MuJoCo's control costs are quadratic in the action, and from 700 labels a small MLP on
     Ant's 105 observation dims does not learn that quadratic by itself
     (``results/falls/ablation-ant``); with the squares as inputs it does.
+
+    ``obs_dims`` restricts the observation features the net sees to those indices (all when
+    None). Clips keep every feature; only the net's input is narrowed. On InvertedPendulum,
+    whose velocities in random-policy clips mark the fall and so win every informative
+    comparison, the cart position and pole angle alone let the model credit being upright
+    (``results/falls/ablation-ip-reward-inputs``).
     """
 
     in_mean: torch.Tensor
     in_std: torch.Tensor
     stats_set: torch.Tensor
+    obs_index: torch.Tensor
 
     def __init__(
         self,
@@ -66,6 +73,7 @@ class MLPRewardNet(RewardNet):
         dropout: float = 0.0,
         use_actions: bool = True,
         action_squares: bool = False,
+        obs_dims: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if act_kind not in ("box", "discrete"):
@@ -75,8 +83,16 @@ class MLPRewardNet(RewardNet):
         self.obs_dim, self.act_kind, self.act_dim = obs_dim, act_kind, act_dim
         self.hidden, self.dropout, self.use_actions = list(hidden), dropout, use_actions
         self.action_squares = bool(action_squares)
+        self.obs_dims = None if obs_dims is None else [int(d) for d in obs_dims]
+        if self.obs_dims is not None and (
+                not self.obs_dims or len(set(self.obs_dims)) != len(self.obs_dims)
+                or not all(0 <= d < obs_dim for d in self.obs_dims)):
+            raise ValueError(f"obs_dims must be distinct indices in [0, {obs_dim}), "
+                             f"got {list(obs_dims or [])}")
+        self.obs_in = obs_dim if self.obs_dims is None else len(self.obs_dims)
+        """Observation features the net's first layer sees (``obs_dims`` applied)."""
         act_in = act_dim * (2 if self.action_squares else 1)
-        in_dim = obs_dim + (act_in if use_actions else 0)
+        in_dim = self.obs_in + (act_in if use_actions else 0)
         layers: list[nn.Module] = []
         for h in hidden:
             layers += [nn.Linear(in_dim, h), nn.LeakyReLU(0.01)]
@@ -85,8 +101,10 @@ class MLPRewardNet(RewardNet):
             in_dim = h
         layers.append(nn.Linear(in_dim, 1))
         self.body = nn.Sequential(*layers)
-        self.register_buffer("in_mean", torch.zeros(obs_dim + act_in))
-        self.register_buffer("in_std", torch.ones(obs_dim + act_in))
+        self.register_buffer("in_mean", torch.zeros(self.obs_in + act_in))
+        self.register_buffer("in_std", torch.ones(self.obs_in + act_in))
+        self.register_buffer("obs_index", torch.tensor(self.obs_dims or [], dtype=torch.long),
+                             persistent=False)
         self.register_buffer("stats_set", torch.zeros((), dtype=torch.bool))
 
     def _inputs(self, obs: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
@@ -94,6 +112,8 @@ class MLPRewardNet(RewardNet):
         x = obs.reshape(n, -1).float()
         if x.shape[1] != self.obs_dim:
             raise ValueError(f"expected obs with {self.obs_dim} features, got {x.shape[1]}")
+        if self.obs_dims is not None:
+            x = x.index_select(1, self.obs_index)
         if self.act_kind == "discrete":
             a = nn.functional.one_hot(acts.reshape(n).long(), self.act_dim).float()
         else:
@@ -111,15 +131,15 @@ class MLPRewardNet(RewardNet):
         self.in_mean.copy_(x.mean(0))
         self.in_std.copy_(x.std(0).clamp_min(1e-3))
         if self.act_kind == "discrete":  # leave one-hot inputs as they are
-            self.in_mean[self.obs_dim:] = 0.0
-            self.in_std[self.obs_dim:] = 1.0
+            self.in_mean[self.obs_in:] = 0.0
+            self.in_std[self.obs_in:] = 1.0
         self.stats_set.fill_(True)
 
     def forward(self, obs: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
         """Per-step rewards, shape ``(N,)``."""
         x = (self._inputs(obs, acts) - self.in_mean) / self.in_std
         if not self.use_actions:
-            x = x[:, : self.obs_dim]
+            x = x[:, : self.obs_in]
         return self.body(x).squeeze(-1)
 
     @torch.no_grad()
@@ -127,15 +147,21 @@ class MLPRewardNet(RewardNet):
         """``(W, b)`` per layer as float64 numpy, input standardisation folded into layer 1.
 
         ``W`` is ``(in, out)``; hidden layers use leaky ReLU (slope 0.01). Used by the
-        ensemble's fused CPU inference path.
+        ensemble's fused CPU inference path. Layer 1 takes the whole observation (then the
+        actions): features left out by ``obs_dims`` get zero rows.
         """
         lin = [m for m in self.body if isinstance(m, nn.Linear)]
         mean = self.in_mean.double().cpu().numpy()
         std = self.in_std.double().cpu().numpy()
         if not self.use_actions:
-            mean, std = mean[: self.obs_dim], std[: self.obs_dim]
+            mean, std = mean[: self.obs_in], std[: self.obs_in]
         w0 = lin[0].weight.double().cpu().numpy().T / std[:, None]
         b0 = lin[0].bias.double().cpu().numpy() - mean @ w0
+        if self.obs_dims is not None:
+            full = np.zeros((self.obs_dim + len(w0) - self.obs_in, w0.shape[1]))
+            full[self.obs_dims] = w0[: self.obs_in]
+            full[self.obs_dim:] = w0[self.obs_in:]
+            w0 = full
         out = [(w0, b0)]
         for layer in lin[1:]:
             out.append((layer.weight.double().cpu().numpy().T, layer.bias.double().cpu().numpy()))
@@ -147,6 +173,7 @@ class MLPRewardNet(RewardNet):
             "kind": "mlp", "obs_dim": self.obs_dim, "act_kind": self.act_kind,
             "act_dim": self.act_dim, "hidden": self.hidden, "dropout": self.dropout,
             "use_actions": self.use_actions, "action_squares": self.action_squares,
+            **({} if self.obs_dims is None else {"obs_dims": list(self.obs_dims)}),
         }
 
 
