@@ -27,7 +27,7 @@ VERSION = 1
 PREFERENCE_DEFAULTS: dict[str, Any] = {
     "oversample": 10, "pretrain_frac": 0.25, "pretrain_clips": 400, "ensemble_size": 3,
     "update_epochs": 10, "pretrain_epochs": 100, "background_reward": False,
-    "reward_schedule": "fast",
+    "reward_schedule": "fast", "reward_norm": "recent",
 }
 """Preference-learning settings used when neither the CLI nor the preset's [preference] says."""
 
@@ -93,11 +93,12 @@ class TrainConfig:
     On HalfCheetah and Swimmer (2 seeds each, 300k steps, 700 labels) fast cut reward fitting
     3-5x with held-out accuracy and final return within seed noise (results/overhead, "Fast vs
     full on RL runs")."""
-    reward_norm: Literal["recent", "labelled"] = "recent"
+    reward_norm: Literal["recent", "labelled"] | None = None
     """What the learned reward is standardised on (zero mean, unit std) after each update:
-    recent (default), the agent's newest clips; labelled, those and the labelled clips
-    together. The agent's newest clips can be nearly all alike (a balanced or a fallen pole),
-    and a spread fit on them alone swings with the agent's behaviour from update to update."""
+    recent, the agent's newest clips; labelled, those and the labelled clips together.
+    Default: the preset's [preference] reward_norm, else recent. The agent's newest clips can
+    be nearly all alike (a balanced pole), and a spread fit on them alone can shrink towards
+    zero and blow the reward up (results/falls/ablation-ip-reward-inputs)."""
     unsup_steps: int | None = None
     """SAC: steps of PEBBLE's unsupervised pre-training on state entropy before the first
     labels (default: the preset's [sac] unsup_steps, at most steps / 5; 0 = off)."""
@@ -180,6 +181,9 @@ class TrainConfig:
         if pref["reward_schedule"] not in ("fast", "full"):
             raise ConfigError(
                 f"reward_schedule must be fast or full, got {pref['reward_schedule']!r}")
+        if pref["reward_norm"] not in ("recent", "labelled"):
+            raise ConfigError(
+                f"reward_norm must be recent or labelled, got {pref['reward_norm']!r}")
         if not 0.0 <= pref["pretrain_frac"] <= 1.0:
             raise ConfigError(f"--pretrain-frac must be in [0, 1], got {pref['pretrain_frac']}")
         if self.on_hack not in ("ask", "none"):
@@ -272,6 +276,7 @@ class ResolvedConfig:
     pretrain_epochs: int
     background_reward: bool
     reward_schedule: str = "fast"
+    reward_norm: str = "recent"
     unsup_steps: int = 0
     """SAC: PEBBLE pre-training steps (0 for other algorithms)."""
     feedback_every: int = 0

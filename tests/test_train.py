@@ -179,6 +179,20 @@ def test_reward_schedule_comes_from_the_preset_unless_given(tmp_path):
         TrainConfig(env=str(bad)).resolve()
 
 
+def test_reward_norm_comes_from_the_preset_unless_given(tmp_path):
+    base = (Path(__file__).parents[1] / "envs" / "Pendulum.toml").read_text()
+    lab = tmp_path / "PendulumLab.toml"
+    lab.write_text(base + '\n[preference]\nreward_norm = "labelled"\n')
+    assert TrainConfig(env="Pendulum").resolve().reward_norm == "recent"
+    assert TrainConfig(env=str(lab)).resolve().reward_norm == "labelled"
+    assert TrainConfig(env=str(lab), reward_norm="recent").resolve().reward_norm == "recent"
+    assert TrainConfig(env=str(lab)).resolve().to_json()["resolved"]["reward_norm"] == "labelled"
+    bad = tmp_path / "PendulumBad.toml"
+    bad.write_text(base + '\n[preference]\nreward_norm = "everything"\n')
+    with pytest.raises(ConfigError, match="reward_norm must be recent or labelled"):
+        TrainConfig(env=str(bad)).resolve()
+
+
 def test_help_explains_every_option():
     r = cli("train", "--help")
     assert r.returncode == 0
