@@ -30,6 +30,10 @@ PREFERENCE_DEFAULTS: dict[str, Any] = {
     "reward_schedule": "fast", "reward_norm": "recent",
 }
 """Preference-learning settings used when neither the CLI nor the preset's [preference] says."""
+PREFERENCE_CHOICES: dict[str, tuple[str, ...]] = {
+    "reward_schedule": ("fast", "full"), "reward_norm": ("recent", "labelled"),
+}
+"""The allowed values of the preference settings that name a choice."""
 
 
 class ConfigError(ValueError):
@@ -178,12 +182,9 @@ class TrainConfig:
         asks = self.reward == "learned" and not frozen
         if asks and labels < 2:
             raise ConfigError(f"--labels {labels} is too few to learn a reward (need >= 2)")
-        if pref["reward_schedule"] not in ("fast", "full"):
-            raise ConfigError(
-                f"reward_schedule must be fast or full, got {pref['reward_schedule']!r}")
-        if pref["reward_norm"] not in ("recent", "labelled"):
-            raise ConfigError(
-                f"reward_norm must be recent or labelled, got {pref['reward_norm']!r}")
+        for key, choices in PREFERENCE_CHOICES.items():
+            if pref[key] not in choices:
+                raise ConfigError(f"{key} must be {' or '.join(choices)}, got {pref[key]!r}")
         if not 0.0 <= pref["pretrain_frac"] <= 1.0:
             raise ConfigError(f"--pretrain-frac must be in [0, 1], got {pref['pretrain_frac']}")
         if self.on_hack not in ("ask", "none"):

@@ -4,8 +4,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from reward_fit import fit_and_score
 
-from prefrl.reward import RewardEnsemble, RewardTrainer, TrainerConfig
+from prefrl.reward import RewardEnsemble
 from prefrl.reward.batched import StackedMLP
 from prefrl.reward.model import RewardModel, load_reward
 from prefrl.reward.nets import MLPRewardNet
@@ -28,13 +29,7 @@ def quadratic_pairs(n, seed, t=10):
 def held_out_accuracy(squares: bool) -> float:
     ens = RewardEnsemble.from_spaces(OBS, ACT, n_members=1, seed=0, device="cpu",
                                      action_squares=squares)
-    train, test = quadratic_pairs(300, 0), quadratic_pairs(500, 1)
-    ens.set_input_stats(train.left_obs.reshape(-1, 30), train.left_acts.reshape(-1, 6))
-    RewardTrainer(ens, TrainerConfig(epochs=30), rng=np.random.default_rng(0)).train(train)
-    flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
-    rl = ens.predict(flat(test.left_obs), flat(test.left_acts))[0].reshape(500, -1).sum(1)
-    rr = ens.predict(flat(test.right_obs), flat(test.right_acts))[0].reshape(500, -1).sum(1)
-    return float(((rr > rl) == (test.mu > 0.5)).mean())
+    return fit_and_score(ens, quadratic_pairs(300, 0), quadratic_pairs(500, 1))
 
 
 def test_squares_let_a_small_net_learn_a_control_cost_from_few_labels():

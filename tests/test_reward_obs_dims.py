@@ -4,9 +4,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from reward_fit import fit_and_score
 
 from prefrl.presets import load_preset
-from prefrl.reward import RewardEnsemble, RewardTrainer, TrainerConfig
+from prefrl.reward import RewardEnsemble
 from prefrl.reward.batched import StackedMLP
 from prefrl.reward.model import RewardModel, load_reward
 from prefrl.reward.nets import MLPRewardNet
@@ -36,13 +37,8 @@ def shortcut_pairs(n, seed, shortcut, t=8):
 def held_out_accuracy(obs_dims):
     ens = RewardEnsemble.from_spaces(OBS, ACT, n_members=1, seed=0, device="cpu",
                                      obs_dims=obs_dims, use_actions=False)
-    train, test = shortcut_pairs(300, 0, shortcut=True), shortcut_pairs(500, 1, shortcut=False)
-    ens.set_input_stats(train.left_obs.reshape(-1, 4), train.left_acts.reshape(-1, 1))
-    RewardTrainer(ens, TrainerConfig(epochs=30), rng=np.random.default_rng(0)).train(train)
-    flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
-    rl = ens.predict(flat(test.left_obs), flat(test.left_acts))[0].reshape(500, -1).sum(1)
-    rr = ens.predict(flat(test.right_obs), flat(test.right_acts))[0].reshape(500, -1).sum(1)
-    return float(((rr > rl) == (test.mu > 0.5)).mean())
+    return fit_and_score(ens, shortcut_pairs(300, 0, shortcut=True),
+                         shortcut_pairs(500, 1, shortcut=False))
 
 
 def test_leaving_out_a_shortcut_feature_lets_the_model_learn_the_true_one():

@@ -165,32 +165,23 @@ def test_config_rejects_bad_values():
     assert TrainConfig(env="halfcheetah").resolve().env_id == "HalfCheetah-v5"
 
 
-def test_reward_schedule_comes_from_the_preset_unless_given(tmp_path):
+@pytest.mark.parametrize("key, default, other, bad, error", [
+    ("reward_schedule", "fast", "full", "slow", "reward_schedule must be fast or full"),
+    ("reward_norm", "recent", "labelled", "everything", "reward_norm must be recent or labelled"),
+])
+def test_preference_setting_comes_from_the_preset_unless_given(tmp_path, key, default, other,
+                                                               bad, error):
     base = (Path(__file__).parents[1] / "envs" / "Pendulum.toml").read_text()
-    full = tmp_path / "PendulumFull.toml"
-    full.write_text(base + '\n[preference]\nreward_schedule = "full"\n')
-    assert TrainConfig(env="Pendulum").resolve().reward_schedule == "fast"
-    assert TrainConfig(env=str(full)).resolve().reward_schedule == "full"
-    assert TrainConfig(env=str(full), reward_schedule="fast").resolve().reward_schedule == "fast"
-    assert TrainConfig(env=str(full)).resolve().to_json()["resolved"]["reward_schedule"] == "full"
-    bad = tmp_path / "PendulumBad.toml"
-    bad.write_text(base + '\n[preference]\nreward_schedule = "slow"\n')
-    with pytest.raises(ConfigError, match="reward_schedule must be fast or full"):
-        TrainConfig(env=str(bad)).resolve()
-
-
-def test_reward_norm_comes_from_the_preset_unless_given(tmp_path):
-    base = (Path(__file__).parents[1] / "envs" / "Pendulum.toml").read_text()
-    lab = tmp_path / "PendulumLab.toml"
-    lab.write_text(base + '\n[preference]\nreward_norm = "labelled"\n')
-    assert TrainConfig(env="Pendulum").resolve().reward_norm == "recent"
-    assert TrainConfig(env=str(lab)).resolve().reward_norm == "labelled"
-    assert TrainConfig(env=str(lab), reward_norm="recent").resolve().reward_norm == "recent"
-    assert TrainConfig(env=str(lab)).resolve().to_json()["resolved"]["reward_norm"] == "labelled"
-    bad = tmp_path / "PendulumBad.toml"
-    bad.write_text(base + '\n[preference]\nreward_norm = "everything"\n')
-    with pytest.raises(ConfigError, match="reward_norm must be recent or labelled"):
-        TrainConfig(env=str(bad)).resolve()
+    preset = tmp_path / "PendulumOther.toml"
+    preset.write_text(base + f'\n[preference]\n{key} = "{other}"\n')
+    assert getattr(TrainConfig(env="Pendulum").resolve(), key) == default
+    assert getattr(TrainConfig(env=str(preset)).resolve(), key) == other
+    assert getattr(TrainConfig(env=str(preset), **{key: default}).resolve(), key) == default
+    assert TrainConfig(env=str(preset)).resolve().to_json()["resolved"][key] == other
+    wrong = tmp_path / "PendulumBad.toml"
+    wrong.write_text(base + f'\n[preference]\n{key} = "{bad}"\n')
+    with pytest.raises(ConfigError, match=error):
+        TrainConfig(env=str(wrong)).resolve()
 
 
 def test_help_explains_every_option():
