@@ -177,10 +177,9 @@ class PreferenceLearner:
         if chosen:
             hashes = [c.hash for p, _ in chosen for c in (p.left, p.right)]
             self.buffer.update_scores(hashes, [s for _, s in chosen for _ in (0, 1)])
-        for pair, score in chosen:
-            qid = self.store.add_query(pair, self.selector.name, score, env_step)
-            if self.oracle is not None:
-                self.store.add_label(self.oracle.label(pair, query_id=qid))
+        oracle = self.oracle
+        self.store.add_queries(chosen, self.selector.name, env_step, answer=None if oracle is None
+                               else lambda pair, qid: oracle.label(pair, query_id=qid))
         self.timers["query_store_s"] += time.perf_counter() - t1
         return len(chosen)
 

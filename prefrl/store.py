@@ -21,14 +21,11 @@ Export and import (``labels.jsonl`` + ``clips.npz``) live in :mod:`prefrl.store_
 
 from __future__ import annotations
 
-import io
 import math
 import sqlite3
 import threading
 import time
-import zipfile
-import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from prefrl.store_codec import decode_clip, encode_clip
 from prefrl.store_schema import (
     APPLICATION,
     SCHEMA_VERSION,
@@ -48,8 +46,6 @@ from prefrl.types import Answer, Clip, ClipPair, Label, PreferenceDataset
 __all__ = ["APPLICATION", "SCHEMA_VERSION", "DuplicateQueryError", "LabelStore",
            "PreferenceDataset", "QueryRecord", "StoreError"]
 
-_DECODE_ERRORS = (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile,
-                  zlib.error)
 _LABEL_COLS = ('id, query_id, "left", "right", answer, source, annotator, created_at, '
                "response_time_s, undone")
 _QUERY_COLS = 'id, "left", "right", pair_key, selector, score, asked_at, env_step, status'
@@ -74,26 +70,6 @@ class QueryRecord:
     asked_at: float
     env_step: int
     status: str
-
-
-def _clip_arrays(clip: Clip) -> dict[str, np.ndarray]:
-    arrays = {"obs": clip.obs, "acts": clip.acts, "true_rews": clip.true_rews}
-    arrays.update({f"rs_{k}": v for k, v in clip.render_state.items()})
-    for k, a in arrays.items():
-        if a.dtype.hasobject:
-            raise ValueError(f"clip {clip.hash}: array {k!r} has object dtype; cannot store it")
-    return arrays
-
-
-def _make_clip(arrays: Mapping[str, np.ndarray], meta: tuple[str, str, int], expect: str,
-               where: str) -> Clip:
-    """Rebuild a clip from arrays and (env_id, source_run, step); check it hashes to expect."""
-    clip = Clip(obs=arrays["obs"], acts=arrays["acts"], true_rews=arrays["true_rews"],
-                env_id=str(meta[0]), source_run=str(meta[1]), step=int(meta[2]),
-                render_state={k[3:]: v for k, v in arrays.items() if k.startswith("rs_")})
-    if clip.hash != expect:
-        raise StoreError(f"clip {expect} in {where} is corrupt (its content hashes to {clip.hash})")
-    return clip
 
 
 def _label(row: tuple[Any, ...]) -> Label:
@@ -180,11 +156,9 @@ class LabelStore:
     def _insert_clip(conn: sqlite3.Connection, clip: Clip) -> bool:
         if conn.execute("SELECT 1 FROM clips WHERE hash = ?", (clip.hash,)).fetchone():
             return False  # skip compressing a clip that is already stored
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **_clip_arrays(clip))  # type: ignore[arg-type]
         cur = conn.execute("INSERT OR IGNORE INTO clips VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
             clip.hash, clip.env_id, clip.source_run, int(clip.step), clip.length,
-            clip.true_return, buf.getvalue(), time.time()))
+            clip.true_return, encode_clip(clip), time.time()))
         return cur.rowcount == 1
 
     def add_clip(self, clip: Clip) -> bool:
@@ -205,13 +179,7 @@ class LabelStore:
             for h, env_id, run, step, blob in conn.execute(
                     "SELECT hash, env_id, source_run, step, data FROM clips WHERE hash IN "
                     f"({','.join('?' * len(chunk))})", chunk):
-                try:
-                    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                        arrays = {k: z[k] for k in z.files
-                                  if render_state or not k.startswith("rs_")}
-                    out[h] = _make_clip(arrays, (env_id, run, step), h, str(self.path))
-                except _DECODE_ERRORS as e:
-                    raise StoreError(f"clip {h} in {self.path} is corrupt: {e!r}") from e
+                out[h] = decode_clip(blob, (env_id, run, step), h, str(self.path), render_state)
         missing = [h for h in want if h not in out]
         if missing:
             raise KeyError(f"clip {missing[0]!r} is not in label store {self.path}"
@@ -242,23 +210,43 @@ class LabelStore:
         return int(self._q("SELECT COUNT(*) FROM clips")[0][0])
 
     # -- queries ---------------------------------------------------------------------------
+    def _insert_query(self, conn: sqlite3.Connection, pair: ClipPair, selector: str,
+                      score: float, env_step: int) -> int:
+        if not math.isfinite(score):
+            raise ValueError(f"query score must be finite, got {score!r}")
+        row = conn.execute("SELECT id FROM queries WHERE pair_key = ?", (pair.key,)).fetchone()
+        if row is not None:
+            raise DuplicateQueryError(f"pair {pair.key} was already asked (query {row[0]})")
+        self._insert_clip(conn, pair.left)
+        self._insert_clip(conn, pair.right)
+        return int(conn.execute(
+            f"INSERT INTO queries({_QUERY_COLS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+            (pair.left.hash, pair.right.hash, pair.key, selector, float(score), time.time(),
+             int(env_step))).lastrowid or 0)
+
     def add_query(self, pair: ClipPair, selector: str, score: float, env_step: int = 0) -> int:
         """Record that ``pair`` is asked, storing its clips; returns the query id.
 
         Raises DuplicateQueryError if the pair was asked before (in either order).
         """
-        if not math.isfinite(score):
-            raise ValueError(f"query score must be finite, got {score!r}")
+        return self.add_queries([(pair, score)], selector, env_step)[0]
+
+    def add_queries(self, chosen: Iterable[tuple[ClipPair, float]], selector: str,
+                    env_step: int = 0,
+                    answer: Callable[[ClipPair, int], Label] | None = None) -> list[int]:
+        """Record many ``(pair, score)`` queries in one transaction; returns their ids.
+
+        ``answer(pair, query_id)``, if given, labels each query in the same transaction (a
+        synthetic teacher). All or nothing: one commit (one fsync) for the whole batch, where
+        a query and a label each would cost a commit of their own.
+        """
         with self._tx() as conn:
-            row = conn.execute("SELECT id FROM queries WHERE pair_key = ?", (pair.key,)).fetchone()
-            if row is not None:
-                raise DuplicateQueryError(f"pair {pair.key} was already asked (query {row[0]})")
-            self._insert_clip(conn, pair.left)
-            self._insert_clip(conn, pair.right)
-            return int(conn.execute(
-                f"INSERT INTO queries({_QUERY_COLS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                (pair.left.hash, pair.right.hash, pair.key, selector, float(score), time.time(),
-                 int(env_step))).lastrowid or 0)
+            qids = []
+            for pair, score in chosen:
+                qids.append(self._insert_query(conn, pair, selector, score, env_step))
+                if answer is not None:
+                    self._insert_label(conn, answer(pair, qids[-1]))
+            return qids
 
     def has_asked(self, key: str) -> bool:
         """Whether the pair with this :func:`~prefrl.types.pair_key` was ever asked."""

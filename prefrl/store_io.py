@@ -57,9 +57,9 @@ from prefrl.store import (
     LabelStore,
     QueryRecord,
     StoreError,
-    _clip_arrays,
     _label,
 )
+from prefrl.store_codec import clip_arrays
 from prefrl.store_npz import ClipArchive
 from prefrl.store_validate import check_links, read_labels
 from prefrl.types import FORMAT_VERSION
@@ -91,7 +91,7 @@ def export_store(store: LabelStore, dir: str | Path) -> dict[str, int]:
                     for h, c in store._load_clips(conn, hashes[i:i + 64]).items():
                         index.append({"hash": h, "env_id": c.env_id, "source_run": c.source_run,
                                       "step": c.step, "render_state": list(c.render_state)})
-                        for k, a in _clip_arrays(c).items():
+                        for k, a in clip_arrays(c).items():
                             with zf.open(f"{h}/{k}.npy", "w", force_zip64=True) as f:
                                 np.lib.format.write_array(f, a, allow_pickle=False)
                 doc = {"format": "prefrl-clips", "version": FORMAT_VERSION,

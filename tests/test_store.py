@@ -137,6 +137,30 @@ def test_queries_duplicates_and_status(db: LabelStore) -> None:
         db.add_query(ClipPair(a, c), "random", float("nan"))
 
 
+def test_add_queries_labels_a_batch_in_one_all_or_nothing_transaction(db: LabelStore) -> None:
+    clips = [make_clip(i) for i in range(6)]
+    pairs = [(ClipPair(clips[i], clips[i + 1]), 0.1 * i) for i in range(3)]
+    qids = db.add_queries(pairs, "disagreement", env_step=5,
+                          answer=lambda pair, qid: lab(pair.left, pair.right, "left", query_id=qid))
+    assert [q.id for q in db.queries("answered")] == qids and len(set(qids)) == 3
+    assert [(lb.key, lb.query_id) for lb in db.labels()] == [
+        (p.key, q) for (p, _), q in zip(pairs, qids)]
+    assert [q.score for q in db.queries()] == pytest.approx([0.0, 0.1, 0.2])
+    before = (db.n_queries(), db.n_labels(), db.n_clips())
+    fresh = ClipPair(clips[4], clips[5])
+    with pytest.raises(DuplicateQueryError):  # the second pair was asked before
+        db.add_queries([(fresh, 0.0), (ClipPair(clips[1], clips[0]), 0.0)], "random")
+    assert (db.n_queries(), db.n_labels(), db.n_clips()) == before and not db.has_asked(fresh.key)
+
+    def failing_teacher(pair: ClipPair, qid: int) -> Label:
+        raise RuntimeError("teacher failed")
+    with pytest.raises(RuntimeError, match="teacher failed"):
+        db.add_queries([(fresh, 0.0)], "random", answer=failing_teacher)
+    assert (db.n_queries(), db.n_labels(), db.n_clips()) == before
+    assert db.add_queries([(fresh, 0.3)], "random") == [max(qids) + 1]
+    assert db.pending_queries()[0].pair_key == fresh.key
+
+
 def test_undo_per_annotator(db: LabelStore) -> None:
     a, b, c = make_clip(1), make_clip(2), make_clip(3)
     q1 = db.add_query(ClipPair(a, b), "random", 0.0)
