@@ -45,15 +45,12 @@ def encode_clip(clip: Clip) -> bytes:
     return buf.getvalue()
 
 
-def make_clip(arrays: Mapping[str, np.ndarray], meta: tuple[str, str, int], expect: str,
-              where: str) -> Clip:
-    """Rebuild a clip from arrays and (env_id, source_run, step); check it hashes to expect."""
-    clip = Clip(obs=arrays["obs"], acts=arrays["acts"], true_rews=arrays["true_rews"],
-                env_id=str(meta[0]), source_run=str(meta[1]), step=int(meta[2]),
+def clip_from_arrays(arrays: Mapping[str, np.ndarray], env_id: str, source_run: str,
+                     step: int) -> Clip:
+    """Inverse of :func:`clip_arrays`: the clip with these stored arrays and metadata."""
+    return Clip(obs=arrays["obs"], acts=arrays["acts"], true_rews=arrays["true_rews"],
+                env_id=env_id, source_run=source_run, step=step,
                 render_state={k[3:]: v for k, v in arrays.items() if k.startswith("rs_")})
-    if clip.hash != expect:
-        raise StoreError(f"clip {expect} in {where} is corrupt (its content hashes to {clip.hash})")
-    return clip
 
 
 def decode_clip(blob: bytes, meta: tuple[str, str, int], expect: str, where: str,
@@ -62,6 +59,10 @@ def decode_clip(blob: bytes, meta: tuple[str, str, int], expect: str, where: str
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files if render_state or not k.startswith("rs_")}
-        return make_clip(arrays, meta, expect, where)
+        clip = clip_from_arrays(arrays, str(meta[0]), str(meta[1]), int(meta[2]))
+        if clip.hash != expect:
+            raise StoreError(
+                f"clip {expect} in {where} is corrupt (its content hashes to {clip.hash})")
+        return clip
     except _DECODE_ERRORS as e:
         raise StoreError(f"clip {expect} in {where} is corrupt: {e!r}") from e

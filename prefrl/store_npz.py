@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prefrl.store_codec import clip_from_arrays
 from prefrl.store_validate import _HASH, ExportError, _Fields, _json_object
 from prefrl.types import FORMAT_VERSION, Clip
 
@@ -178,9 +179,7 @@ class ClipArchive:
                 raise self._fail("holds NaN or infinite numbers", m.info.filename)
             arrays[k] = a
         try:
-            clip = Clip(obs=arrays["obs"], acts=arrays["acts"], true_rews=arrays["true_rews"],
-                        env_id=meta.env_id, source_run=meta.source_run, step=meta.step,
-                        render_state={k[3:]: v for k, v in arrays.items() if k.startswith("rs_")})
+            clip = clip_from_arrays(arrays, meta.env_id, meta.source_run, meta.step)
         except ValueError as e:
             raise self._fail(f"clip {h}: {e}", self.INDEX, f"clips[{meta.pos}]") from e
         if clip.hash != h:

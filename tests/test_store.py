@@ -144,7 +144,7 @@ def test_add_queries_labels_a_batch_in_one_all_or_nothing_transaction(db: LabelS
                           answer=lambda pair, qid: lab(pair.left, pair.right, "left", query_id=qid))
     assert [q.id for q in db.queries("answered")] == qids and len(set(qids)) == 3
     assert [(lb.key, lb.query_id) for lb in db.labels()] == [
-        (p.key, q) for (p, _), q in zip(pairs, qids)]
+        (p.key, q) for (p, _), q in zip(pairs, qids, strict=True)]
     assert [q.score for q in db.queries()] == pytest.approx([0.0, 0.1, 0.2])
     before = (db.n_queries(), db.n_labels(), db.n_clips())
     fresh = ClipPair(clips[4], clips[5])
