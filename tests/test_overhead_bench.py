@@ -26,7 +26,16 @@ def test_components_add_up_to_the_extra_time():
     assert row["share"]["reward_wait"] == pytest.approx(20.0 / 150.0)
     # timed components only (`other`, -2 s, left out): (100 + 52) / 100
     assert s["other"] == pytest.approx(-2.0) and row["timed_ratio"] == pytest.approx(1.52)
-    assert "1.50x" in markdown([row]) and "1.52x" in markdown([row])
+    assert "1.50x" in markdown([row]) and "1.52x |" in markdown([row])
+    assert "thread" not in markdown([row])
+
+
+def test_background_rows_say_what_their_timed_ratio_leaves_out():
+    learned = result(150.0, wait=1.0, reward_fit_s=30.0)
+    row = summarise("Swimmer", "fast-background", learned, result(100.0))
+    assert row["background"] and row["timed_ratio"] == pytest.approx(1.01)  # the waits only
+    table = markdown([row])
+    assert "1.01x* |" in table and "core of its own" in table
 
 
 def test_run_commands_carry_the_variant():

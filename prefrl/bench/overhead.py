@@ -101,6 +101,7 @@ def summarise(env: str, variant: str, learned: dict[str, Any], true: dict[str, A
         "env": env, "variant": variant, "steps": learned["steps"], "labels": learned["labels"],
         "wall_learned_s": wall_l, "wall_true_s": wall_t, "ratio": wall_l / wall_t,
         "timed_ratio": (wall_t + timed) / wall_t,
+        "background": "background" in variant,
         "cpu_learned_s": learned.get("cpu_s"), "cpu_true_s": true.get("cpu_s"),
         "cpu_ratio": (learned["cpu_s"] / true["cpu_s"]) if true.get("cpu_s") else None,
         "reward_val_acc": learned.get("reward_val_acc"),
@@ -128,13 +129,21 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['env']} | {r['variant']} | {r['steps']} | {r['labels']} | "
             f"{r['wall_learned_s']:.0f} s / {r['wall_true_s']:.0f} s = {r['ratio']:.2f}x | "
-            f"{r['timed_ratio']:.2f}x | "
+            f"{r['timed_ratio']:.2f}x{'*' if r.get('background') else ''} | "
             f"{'' if r['cpu_ratio'] is None else format(r['cpu_ratio'], '.2f') + 'x'} | "
             f"{cell('pretrain')} | {cell('reward_wait')} ({s['fit']:.1f} s) | {cell('query')} | "
             f"{cell('inference')} | {cell('recording')} | {cell('guard')} | "
             f"{cell('checkpoint')} | {cell('other')} | "
             f"{'' if acc is None else f'{acc:.3f}'} |")
+    if any(r.get("background") for r in rows):
+        lines += ["", BACKGROUND_NOTE]
     return "\n".join(lines) + "\n"
+
+
+BACKGROUND_NOTE = (
+    "\\* background training: the fit ran in a thread, so the timed ratio counts only the "
+    "RL's waits and holds only where that thread had a core of its own; without one, its "
+    "cost shows in `other` and in the neighbouring runs' wall time (the CPU ratio counts it).")
 
 
 def run_env(env: str, steps: int, seed: int, out: Path, variants: list[str],
