@@ -7,12 +7,17 @@ wall-second.
 
 Reads ``<env>/<setting>/<seed>/{eval,result}.json`` of a ``prefrl bench run sac-pebble`` folder;
 random returns from ``results/mujoco-paper/random.json``; the PPO rows from the mujoco-paper
-grid's ``labels-700`` and ``true`` cells of the same env. Writes ``summary.md`` beside the runs.
+grid's ``labels-700`` and ``true`` cells of the same env. A second table gives each SAC cell's
+training-episode true return at fixed steps. Writes ``summary.md`` beside the runs.
 """
 
+import csv
 import json
 import sys
 from pathlib import Path
+
+MILESTONES = (10_000, 25_000, 50_000, 100_000, 200_000, 300_000)
+"""Steps at which the curve table reads the training episodes' true return."""
 
 
 def cells(root: Path):
@@ -21,6 +26,27 @@ def cells(root: Path):
         d = ev.parent
         res = json.loads((d / "result.json").read_text())
         yield d.parent.parent.name, d.parent.name, int(d.name), json.loads(ev.read_text()), res
+
+
+def curve_at(metrics: Path, step: int, window: int = 5) -> float | None:
+    """Mean true return of the last ``window`` logged rows at or before ``step``."""
+    with metrics.open() as f:
+        vals = [float(r["true_return"]) for r in csv.DictReader(f)
+                if r["true_return"] and int(r["step"]) <= step]
+    return sum(vals[-window:]) / len(vals[-window:]) if vals else None
+
+
+def curve_table(root: Path) -> list[str]:
+    """Training-episode true return per SAC cell at :data:`MILESTONES` (from metrics.csv)."""
+    lines = ["| env | setting | seed | " + " | ".join(f"{m // 1000}k" for m in MILESTONES)
+             + " |", "|" + " --- |" * (3 + len(MILESTONES))]
+    for m in sorted(root.glob("*/*/*/metrics.csv")):
+        d = m.parent
+        last = max((int(r["step"]) for r in csv.DictReader(m.open())), default=0)
+        vals = [curve_at(m, s) if s <= last + 1000 else None for s in MILESTONES]
+        lines.append(f"| {d.parent.parent.name} | {d.parent.name} | {d.name} | "
+                     + " | ".join("" if v is None else f"{v:.0f}" for v in vals) + " |")
+    return lines
 
 
 def main() -> None:
@@ -58,6 +84,8 @@ def main() -> None:
     for env, setting, seed, ev, res in ppo:
         if env in envs and setting in ("labels-700", "true"):
             row("PPO", env, setting, seed, ev, res, ppo_true.get((env, seed)))
+    lines += ["", "True return of the training episodes (mean of the last 5 logged rows at or "
+              "before each step; metrics.csv):", ""] + curve_table(root)
     out = "\n".join(lines) + "\n"
     (root / "summary.md").write_text(out)
     print(out, end="")
