@@ -11,10 +11,11 @@ grid's ``labels-700`` and ``true`` cells of the same env. A second table gives e
 training-episode true return at fixed steps. Writes ``summary.md`` beside the runs.
 """
 
-import csv
 import json
 import sys
 from pathlib import Path
+
+from prefrl.plotting.curves import load_curve
 
 MILESTONES = (10_000, 25_000, 50_000, 100_000, 200_000, 300_000)
 """Steps at which the curve table reads the training episodes' true return."""
@@ -28,24 +29,24 @@ def cells(root: Path):
         yield d.parent.parent.name, d.parent.name, int(d.name), json.loads(ev.read_text()), res
 
 
-def curve_at(metrics: Path, step: int, window: int = 5) -> float | None:
-    """Mean true return of the last ``window`` logged rows at or before ``step``."""
-    with metrics.open() as f:
-        vals = [float(r["true_return"]) for r in csv.DictReader(f)
-                if r["true_return"] and int(r["step"]) <= step]
-    return sum(vals[-window:]) / len(vals[-window:]) if vals else None
+def curve_table(root: Path, window: int = 5) -> list[str]:
+    """Training-episode true return per SAC cell at :data:`MILESTONES` (from metrics.csv).
 
-
-def curve_table(root: Path) -> list[str]:
-    """Training-episode true return per SAC cell at :data:`MILESTONES` (from metrics.csv)."""
+    Each entry is the mean of the last ``window`` logged returns at or before the milestone;
+    milestones more than one episode (1000 steps) past the cell's last row stay empty.
+    """
     lines = ["| env | setting | seed | " + " | ".join(f"{m // 1000}k" for m in MILESTONES)
              + " |", "|" + " --- |" * (3 + len(MILESTONES))]
     for m in sorted(root.glob("*/*/*/metrics.csv")):
         d = m.parent
-        last = max((int(r["step"]) for r in csv.DictReader(m.open())), default=0)
-        vals = [curve_at(m, s) if s <= last + 1000 else None for s in MILESTONES]
+        steps, returns = load_curve(m)
+        vals = []
+        for milestone in MILESTONES:
+            upto = returns[steps <= milestone][-window:]
+            reached = len(steps) and milestone <= steps[-1] + 1000
+            vals.append(f"{upto.mean():.0f}" if reached and len(upto) else "")
         lines.append(f"| {d.parent.parent.name} | {d.parent.name} | {d.name} | "
-                     + " | ".join("" if v is None else f"{v:.0f}" for v in vals) + " |")
+                     + " | ".join(vals) + " |")
     return lines
 
 
