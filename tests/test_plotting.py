@@ -12,6 +12,7 @@ from prefrl.plotting.aggregate import (
     aggregate,
     iqm,
     iqm_rows,
+    mean_rows,
     normalized,
     seed_band,
     stratified_bootstrap_ci,
@@ -152,6 +153,24 @@ def test_iqm_and_stratified_bootstrap():
     assert est == pytest.approx(iqm([0, 1, 2, 3, 10, 11, 12, 13])) and lo < est < hi
     assert normalized(5.0, random=None, true=10.0) != normalized(5.0, random=None, true=10.0)
     assert normalized(5.0, random=5.0, true=5.0) != 0.0  # NaN: no span
+
+
+def test_unequal_run_counts_weigh_every_task_the_same():
+    # one task run on 6 seeds, the other on 3: extra seeds must not enlarge a task's share
+    short, long_ = [0.2, 0.4, 0.6], [0.9, 1.0, 1.1, 0.9, 1.0, 1.1]
+    mean, _, _ = stratified_bootstrap_ci([short, long_], mean_rows, reps=200)
+    assert mean == pytest.approx((np.mean(short) + np.mean(long_)) / 2)
+    # a task's runs given twice count as those runs once: the weighted IQM of 6 equal runs
+    est, _, _ = stratified_bootstrap_ci([short, long_[:3] * 2], reps=200)
+    once = iqm_rows(np.array([short + long_[:3]]), np.full(6, 1 / 6))[0]
+    assert est == pytest.approx(once) and est != pytest.approx(iqm(short + long_[:3] * 2))
+    # weighted IQM of runs repeated k times (weights 1/k) equals the plain IQM of the originals
+    x = np.random.default_rng(3).normal(size=8)
+    w = np.full(24, 1 / 24)
+    assert iqm_rows(np.repeat(x, 3)[None, :], w)[0] == pytest.approx(iqm(x))
+    # and with equal counts the plain pooled IQM is kept (rliable's definition)
+    equal = [[0.0, 1, 2], [10.0, 11, 12], [5.0, 6, 7]]
+    assert stratified_bootstrap_ci(equal, reps=50)[0] == pytest.approx(iqm(sum(equal, [])))
 
 
 def test_rliable_gives_the_same_estimates_when_installed():

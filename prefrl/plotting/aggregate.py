@@ -12,6 +12,10 @@
   the 2.5 and 97.5 percentiles of the replicates (percentile method, rliable's default).
   ``rliable`` does this when it is installed and every task has the same number of runs;
   otherwise :func:`stratified_bootstrap_ci` below does (same method).
+* Unequal run counts (a task with more seeds than the others): each task then weighs the
+  same in the IQM and the mean, each of its runs ``1 / runs of that task``, so extra seeds on
+  one task sharpen that task's share instead of enlarging it. The weighted IQM keeps the
+  middle half of the total weight, cutting a boundary run's weight in part.
 
 >>> iqm([1, 2, 3, 4, 5, 6, 7, 100])   # 8 scores: drop 2 from each end, mean of 3, 4, 5, 6
 4.5
@@ -27,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-Stat = Callable[[np.ndarray], np.ndarray]
-"""Row-wise statistic: ``(reps, n) -> (reps,)``."""
+Stat = Callable[..., np.ndarray]
+"""Row-wise statistic: ``(reps, n) -> (reps,)``, with optional run weights ``w`` of shape
+``(n,)`` summing to 1 (None: every run weighs the same)."""
 
 
 def iqm(scores: Sequence[float] | np.ndarray) -> float:
@@ -38,16 +43,27 @@ def iqm(scores: Sequence[float] | np.ndarray) -> float:
     return float(x[k:len(x) - k].mean()) if len(x) else float("nan")
 
 
-def iqm_rows(x: np.ndarray) -> np.ndarray:
-    """:func:`iqm` of every row of a 2-D array."""
-    s = np.sort(x, axis=1)
-    k = s.shape[1] // 4
-    return s[:, k:s.shape[1] - k].mean(axis=1)
+def iqm_rows(x: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """:func:`iqm` of every row of a 2-D array; with run weights ``w``, the weighted IQM.
+
+    >>> iqm_rows(np.array([[0.0, 1, 2, 3, 4, 5]]), w=np.array([1, 1, 1, 1, 2, 2]) / 8).tolist()
+    [3.25]
+    """
+    if w is None:
+        s = np.sort(x, axis=1)
+        k = s.shape[1] // 4
+        return s[:, k:s.shape[1] - k].mean(axis=1)
+    order = np.argsort(x, axis=1, kind="stable")
+    xs = np.take_along_axis(x, order, axis=1)
+    ws = np.asarray(w, float)[order]
+    hi = np.cumsum(ws, axis=1)
+    kept = np.clip(np.minimum(hi, 0.75) - np.maximum(hi - ws, 0.25), 0.0, None)
+    return (xs * kept).sum(axis=1) / kept.sum(axis=1)
 
 
-def mean_rows(x: np.ndarray) -> np.ndarray:
-    """Mean of every row of a 2-D array."""
-    return x.mean(axis=1)
+def mean_rows(x: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Mean of every row of a 2-D array; with run weights ``w``, the weighted mean."""
+    return x.mean(axis=1) if w is None else x @ np.asarray(w, float)
 
 
 STATS: dict[str, Stat] = {"iqm": iqm_rows, "mean": mean_rows}
@@ -67,15 +83,22 @@ def stratified_bootstrap_ci(tasks: Sequence[Sequence[float]], stat: Stat = iqm_r
                             ) -> tuple[float, float, float]:
     """``(estimate, low, high)`` of ``stat`` over all runs, CI by stratified bootstrap.
 
-    ``tasks``: one sequence of run scores per task (tasks may have different run counts).
+    ``tasks``: one sequence of run scores per task. When tasks have different run counts,
+    every task weighs the same (each run ``1 / runs of its task``).
+
+    >>> stratified_bootstrap_ci([[0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0]], mean_rows)
+    (0.5, 0.5, 0.5)
     """
     rng = rng or np.random.default_rng(0)
     arrays = [np.asarray(t, float) for t in tasks if len(t)]
     if not arrays:
         return (float("nan"),) * 3
-    point = float(stat(np.concatenate(arrays)[None, :])[0])
+    w = None
+    if len({len(a) for a in arrays}) > 1:
+        w = np.concatenate([np.full(len(a), 1.0 / (len(a) * len(arrays))) for a in arrays])
+    point = float(stat(np.concatenate(arrays)[None, :], w=w)[0])
     parts = [a[rng.integers(0, len(a), size=(reps, len(a)))] for a in arrays]
-    reps_stat = stat(np.concatenate(parts, axis=1))
+    reps_stat = stat(np.concatenate(parts, axis=1), w=w)
     alpha = (1 - conf) / 2
     lo, hi = np.percentile(reps_stat, [100 * alpha, 100 * (1 - alpha)])
     return point, float(lo), float(hi)

@@ -274,7 +274,9 @@ def write_summary(rows: list[dict[str, Any]], agg: dict[str, dict[str, Any]], ou
               "the same seed (median over seeds); the grid runs one process per core, so both "
               "ran under the same kind of load, not necessarily at the same time.",
               "- aggregate: normalised final scores of all runs of a setting pooled over tasks; "
-              "IQM = mean of the middle 50% (floor(n/4) trimmed from each end); 95% CIs by "
+              "IQM = mean of the middle 50% (floor(n/4) trimmed from each end); where tasks "
+              "have different run counts, each task weighs the same (each run 1 / runs of its "
+              "task) and the IQM keeps the middle half of the weight; 95% CIs by "
               f"stratified bootstrap over runs within tasks, percentile method, {reps} "
               f"replicates ({', '.join(sorted(method)) or 'n/a'}).",
               ]
