@@ -168,6 +168,7 @@ def test_unequal_run_counts_weigh_every_task_the_same():
     x = np.random.default_rng(3).normal(size=8)
     w = np.full(24, 1 / 24)
     assert iqm_rows(np.repeat(x, 3)[None, :], w)[0] == pytest.approx(iqm(x))
+    assert iqm_rows(np.repeat(x, 3)[None, :], 7 * w)[0] == pytest.approx(iqm(x))  # any scale
     # and with equal counts the plain pooled IQM is kept (rliable's definition)
     equal = [[0.0, 1, 2], [10.0, 11, 12], [5.0, 6, 7]]
     assert stratified_bootstrap_ci(equal, reps=50)[0] == pytest.approx(iqm(sum(equal, [])))

@@ -33,7 +33,7 @@ import numpy as np
 
 Stat = Callable[..., np.ndarray]
 """Row-wise statistic: ``(reps, n) -> (reps,)``, with optional run weights ``w`` of shape
-``(n,)`` summing to 1 (None: every run weighs the same)."""
+``(n,)`` (normalised to sum 1; None: every run weighs the same)."""
 
 
 def iqm(scores: Sequence[float] | np.ndarray) -> float:
@@ -55,7 +55,7 @@ def iqm_rows(x: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
         return s[:, k:s.shape[1] - k].mean(axis=1)
     order = np.argsort(x, axis=1, kind="stable")
     xs = np.take_along_axis(x, order, axis=1)
-    ws = np.asarray(w, float)[order]
+    ws = (np.asarray(w, float) / np.sum(w))[order]
     hi = np.cumsum(ws, axis=1)
     kept = np.clip(np.minimum(hi, 0.75) - np.maximum(hi - ws, 0.25), 0.0, None)
     return (xs * kept).sum(axis=1) / kept.sum(axis=1)
@@ -63,7 +63,7 @@ def iqm_rows(x: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
 
 def mean_rows(x: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
     """Mean of every row of a 2-D array; with run weights ``w``, the weighted mean."""
-    return x.mean(axis=1) if w is None else x @ np.asarray(w, float)
+    return x.mean(axis=1) if w is None else x @ (np.asarray(w, float) / np.sum(w))
 
 
 STATS: dict[str, Stat] = {"iqm": iqm_rows, "mean": mean_rows}
