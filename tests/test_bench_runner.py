@@ -3,6 +3,7 @@
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,54 @@ def test_reward_bench_reports_throughput(tmp_path):
     assert cpu["labels"] == 60 and cpu["label_pairs_per_s"] > 0
     assert [r["n_envs"] for r in doc["inference"] if r["device"] == "cpu"] == [1, 8, 64, 256]
     assert doc["provenance"]["git_commit"]
+
+
+WORKER_SCRIPT = '''
+import os, sys, time
+from pathlib import Path
+from prefrl.bench.backends import LocalBackend
+
+def work(path):
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    for _ in LocalBackend(workers=1).map_unordered(work, [sys.argv[1]]):
+        pass
+'''
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_local_backend_workers_end_when_the_runner_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script, pid_file = tmp_path / "runner.py", tmp_path / "worker.pid"
+    script.write_text(WORKER_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline and parent.poll() is None, "worker never started"
+            time.sleep(0.2)
+        worker = int(pid_file.read_text())
+        assert _alive(worker)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker), "the worker outlived its killed runner"
+    finally:
+        parent.kill()

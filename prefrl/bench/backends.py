@@ -21,6 +21,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -48,10 +50,24 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """End this worker once ``parent`` is gone (it was killed, not interrupted).
+
+    A worker of a killed runner would otherwise train on as an orphan and keep its cell's run
+    directory locked. Its run resumes from the last checkpoint on the runner's next call.
+    """
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os._exit(1)
+
+
 def _init_worker() -> None:
-    """Pin torch (and BLAS via the environment, for child libraries) to one thread."""
+    """Pin torch (and BLAS via the environment, for child libraries) to one thread, and watch
+    the parent so that the worker ends with it."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="prefrl-parent-watch").start()
     import torch
 
     torch.set_num_threads(1)
@@ -62,7 +78,8 @@ class LocalBackend:
 
     Each task gets a fresh process (``max_tasks_per_child=1``), so no state leaks from one run
     into the next. On Ctrl-C the pending tasks are cancelled and the running ones are
-    interrupted with the parent (they resume on the next call of the runner).
+    interrupted with the parent; if the parent is killed, each worker ends within a second
+    (either way the runs resume on the next call of the runner).
     """
 
     name = "local"
