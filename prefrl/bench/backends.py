@@ -61,13 +61,14 @@ def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
     os._exit(1)
 
 
-def _init_worker() -> None:
-    """Pin torch (and BLAS via the environment, for child libraries) to one thread, and watch
-    the parent so that the worker ends with it."""
+def _init_worker(watch_parent: bool = True) -> None:
+    """Pin torch (and BLAS via the environment, for child libraries) to one thread; with
+    ``watch_parent`` (the local pool), end the worker with its parent."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
-                     name="prefrl-parent-watch").start()
+    if watch_parent:
+        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                         name="prefrl-parent-watch").start()
     import torch
 
     torch.set_num_threads(1)
@@ -160,7 +161,7 @@ class RayBackend:
 
 
 def _ray_entry(fn: Callable[[Task], Any], task: Task) -> Any:
-    _init_worker()
+    _init_worker(watch_parent=False)  # Ray owns its workers' lifetime
     return fn(task)
 
 
