@@ -62,8 +62,10 @@ def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
 
 
 def _init_worker(watch_parent: bool = True) -> None:
-    """Pin torch (and BLAS via the environment, for child libraries) to one thread; with
-    ``watch_parent`` (the local pool), end the worker with its parent."""
+    """Pin torch (and BLAS via the environment, for child libraries) to one thread.
+
+    With ``watch_parent`` (the local pool) the worker also ends with its parent.
+    """
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     if watch_parent:
