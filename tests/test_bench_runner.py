@@ -200,6 +200,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_local_backend_workers_end_when_the_runner_is_killed(tmp_path):
+    import os
     import signal
     import subprocess
     import sys
@@ -208,6 +209,7 @@ def test_local_backend_workers_end_when_the_runner_is_killed(tmp_path):
     script, pid_file = tmp_path / "runner.py", tmp_path / "worker.pid"
     script.write_text(WORKER_SCRIPT)
     parent = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    worker = None
     try:
         deadline = time.monotonic() + 120
         while not pid_file.exists() or not pid_file.read_text():
@@ -223,3 +225,5 @@ def test_local_backend_workers_end_when_the_runner_is_killed(tmp_path):
         assert not _alive(worker), "the worker outlived its killed runner"
     finally:
         parent.kill()
+        if worker is not None and _alive(worker):  # a failed run leaves no stray sleeper
+            os.kill(worker, signal.SIGKILL)
