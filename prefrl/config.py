@@ -27,7 +27,7 @@ VERSION = 1
 PREFERENCE_DEFAULTS: dict[str, Any] = {
     "oversample": 10, "pretrain_frac": 0.25, "pretrain_clips": 400, "ensemble_size": 3,
     "update_epochs": 10, "pretrain_epochs": 100, "background_reward": False,
-    "reward_schedule": "fast", "reward_norm": "recent",
+    "reward_schedule": "fast", "reward_norm": "recent", "pool_clips": 3000,
 }
 """Preference-learning settings used when neither the CLI nor the preset's [preference] says."""
 PREFERENCE_CHOICES: dict[str, tuple[str, ...]] = {
@@ -73,6 +73,10 @@ class TrainConfig:
     preset's, else 0.25)."""
     pretrain_clips: int | None = None
     """Random-policy clips collected for the pre-training labels (default 400)."""
+    pool_clips: int | None = None
+    """Query candidates kept: the newest this many clips (default: the preset's, else 3000).
+    One clip is cut per window of 2 clip lengths, so the pool spans about
+    ``pool_clips * 2 * clip_len`` env steps of the agent's history."""
     ensemble_size: int | None = None
     """Reward-model ensemble members (default 3)."""
     update_every: int | None = None
@@ -166,7 +170,11 @@ class TrainConfig:
             raise ConfigError(f"--selector kcenter-disagreement needs vector observations; "
                               f"{preset.name} has image frames")
         pref = dict(PREFERENCE_DEFAULTS)
-        pref.update({k: v for k, v in getattr(preset, "preference", {}).items() if k in pref})
+        unknown = sorted(set(getattr(preset, "preference", {})) - set(pref))
+        if unknown:
+            raise ConfigError(f"preset {preset.name}: unknown [preference] key {unknown[0]!r}; "
+                              f"known: {', '.join(pref)}")
+        pref.update(getattr(preset, "preference", {}))
         pref.update({k: getattr(self, k) for k in pref
                      if getattr(self, k, None) is not None})
         if self.reward_training is not None:
@@ -206,6 +214,8 @@ class TrainConfig:
             raise ConfigError(
                 f"--labels {labels} is impossible with {steps} steps: too few distinct clip pairs"
             )
+        if pref["pool_clips"] < 2:
+            raise ConfigError(f"--pool-clips must be >= 2, got {pref['pool_clips']}")
         if asks and pref["pretrain_frac"] > 0 and pref["pretrain_clips"] < 2:
             raise ConfigError("--pretrain-clips must be >= 2 when --pretrain-frac > 0")
         sac = _resolve_sac(self, preset, algo, steps) if algo == "sac" else {}
@@ -278,6 +288,7 @@ class ResolvedConfig:
     background_reward: bool
     reward_schedule: str = "fast"
     reward_norm: str = "recent"
+    pool_clips: int = 3000
     unsup_steps: int = 0
     """SAC: PEBBLE pre-training steps (0 for other algorithms)."""
     feedback_every: int = 0

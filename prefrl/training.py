@@ -156,7 +156,8 @@ class _Run:
                 selector=cfg.selector, oversample=rc.oversample,
                 ensemble_size=rc.ensemble_size, net_kwargs=dict(rc.preset.reward_model),
                 pretrain_epochs=rc.pretrain_epochs, update_epochs=rc.update_epochs,
-                pool_max_bytes=cfg.pool_mb << 20, background=bool(rc.background_reward),
+                pool_capacity=rc.pool_clips, pool_max_bytes=cfg.pool_mb << 20,
+                background=bool(rc.background_reward),
                 norm_source=rc.reward_norm,
                 trainer=TrainerConfig.fast() if rc.reward_schedule == "fast" else TrainerConfig(),
             )

@@ -184,6 +184,37 @@ def test_preference_setting_comes_from_the_preset_unless_given(tmp_path, key, de
         TrainConfig(env=str(wrong)).resolve()
 
 
+def test_preset_preference_keys_are_checked_and_pool_clips_bounds_the_pool(tmp_path):
+    from prefrl.training import train
+
+    base = (Path(__file__).parents[1] / "envs" / "Pendulum.toml").read_text()
+    typo = tmp_path / "PendulumTypo.toml"
+    typo.write_text(base + '\n[preference]\npool_clip = 50\n')
+    with pytest.raises(ConfigError, match="unknown \\[preference\\] key 'pool_clip'"):
+        TrainConfig(env=str(typo)).resolve()
+    small = tmp_path / "PendulumSmallPool.toml"
+    small.write_text(base + '\n[preference]\npool_clips = 30\n')
+    assert TrainConfig(env=str(small)).resolve().pool_clips == 30
+    assert TrainConfig(env="Pendulum").resolve().pool_clips == 3000
+    with pytest.raises(ConfigError, match="pool-clips must be >= 2"):
+        TrainConfig(env="Pendulum", pool_clips=1).resolve()
+    # 2048 steps cut into 41 windows of 2 x 25 steps, plus 40 pre-training clips: the pool keeps
+    # the newest 30, so every query of the last update is about the agent's latest behaviour
+    res = train(TrainConfig(env=str(small), steps=2048, labels=20, pretrain_clips=40,
+                            pretrain_epochs=2, update_epochs=1, progress=False,
+                            run_dir=tmp_path / "run"))
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["resolved"]["pool_clips"] == 30
+    from prefrl.store import LabelStore
+
+    store = LabelStore(tmp_path / "run" / "labels.sqlite", create=False)
+    late = [q for q in store.queries() if q.env_step > 1500]
+    assert late and res.labels == 20
+    oldest_kept = 2048 - 30 * 2 * 25 - 2 * 2 * 25  # 30 windows back, with slack for rollout ends
+    steps = [c.step for q in late for c in store.get_clips([q.left, q.right], render_state=False)]
+    assert min(steps) >= oldest_kept
+
+
 def test_help_explains_every_option():
     r = cli("train", "--help")
     assert r.returncode == 0
