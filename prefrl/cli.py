@@ -132,6 +132,45 @@ def _import(args: list[str]) -> int:
     return 0
 
 
+def _run_command(cmd: str, rest: list[str], command: str) -> int:
+    """Run one ``prefrl`` command and return its exit status."""
+    if cmd == "train":
+        return _train(rest, command)
+    if cmd == "export":
+        return _export(rest)
+    if cmd == "import":
+        return _import(rest)
+    if cmd == "reward":
+        from prefrl.reward_cli import reward_main
+
+        return reward_main(rest)
+    if cmd == "gui":
+        from prefrl.gui.cli import gui_main
+
+        return gui_main(rest)
+    if cmd == "demo":
+        from prefrl.demo import main as demo_main
+
+        return demo_main(rest)
+    if cmd == "bench":
+        from prefrl.bench import main as bench_main
+
+        return bench_main(rest)
+    if cmd == "plot":
+        from prefrl.plotting import plot_main
+
+        return plot_main(rest)
+    if cmd == "presets":
+        from prefrl.envs import list_presets, load_preset
+
+        for name in list_presets():
+            p = load_preset(name)
+            print(f"{name:<24} {p.env_id:<28} clip_len={p.clip_len:<4} labels={p.labels:<5} "
+                  f"steps={p.steps}")
+        return 0
+    return _fail(f"unknown command {cmd!r}\n{USAGE}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``prefrl`` command."""
     argv = sys.argv[1:] if argv is None else argv
@@ -145,47 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     from prefrl.store import StoreError
 
     try:
-        if cmd == "train":
-            return _train(rest, command)
-        if cmd == "export":
-            return _export(rest)
-        if cmd == "import":
-            return _import(rest)
-        if cmd == "reward":
-            from prefrl.reward_cli import reward_main
-
-            return reward_main(rest)
-        if cmd == "gui":
-            from prefrl.gui.cli import gui_main
-
-            return gui_main(rest)
-        if cmd == "demo":
-            from prefrl.demo import main as demo_main
-
-            return demo_main(rest)
-        if cmd == "bench":
-            from prefrl.bench import main as bench_main
-
-            return bench_main(rest)
-        if cmd == "plot":
-            from prefrl.plotting import plot_main
-
-            return plot_main(rest)
-        if cmd == "presets":
-            from prefrl.envs import list_presets, load_preset
-
-            for name in list_presets():
-                p = load_preset(name)
-                print(f"{name:<24} {p.env_id:<28} clip_len={p.clip_len:<4} labels={p.labels:<5} "
-                      f"steps={p.steps}")
-            return 0
-        return _fail(f"unknown command {cmd!r}\n{USAGE}")
+        status = _run_command(cmd, rest, command)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
+        return status
     except (ConfigError, RunDirError, StoreError, ValueError, FileNotFoundError) as e:
         if os.environ.get("PREFRL_DEBUG"):
             raise
         return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except KeyboardInterrupt:
         return _fail("interrupted (the run can be continued with --resume)")
+    except BrokenPipeError:  # e.g. `prefrl presets | head`: the reader has gone, say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as other command-line tools end
 
 
 if __name__ == "__main__":

@@ -366,3 +366,20 @@ def test_posture_penalty_needs_a_mujoco_env() -> None:
     p = dataclasses.replace(load_preset("Pendulum"), posture_penalty=(PosturePenalty(qpos=0),))
     with pytest.raises(ValueError, match="MuJoCo"):
         make_env(p)
+
+
+def test_presets_listing_into_a_closed_pipe_ends_quietly():
+    """`prefrl presets | head -1`: the reader goes away; no traceback, SIGPIPE's exit status."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        proc = subprocess.run([sys.executable, "-m", "prefrl.cli", "presets"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.returncode == 141
