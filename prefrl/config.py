@@ -170,11 +170,12 @@ class TrainConfig:
             raise ConfigError(f"--selector kcenter-disagreement needs vector observations; "
                               f"{preset.name} has image frames")
         pref = dict(PREFERENCE_DEFAULTS)
-        unknown = sorted(set(getattr(preset, "preference", {})) - set(pref))
+        preset_pref = getattr(preset, "preference", {})
+        unknown = sorted(set(preset_pref) - set(pref))
         if unknown:
             raise ConfigError(f"preset {preset.name}: unknown [preference] key {unknown[0]!r}; "
                               f"known: {', '.join(pref)}")
-        pref.update(getattr(preset, "preference", {}))
+        pref.update(preset_pref)
         pref.update({k: getattr(self, k) for k in pref
                      if getattr(self, k, None) is not None})
         if self.reward_training is not None:

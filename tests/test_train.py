@@ -205,8 +205,6 @@ def test_preset_preference_keys_are_checked_and_pool_clips_bounds_the_pool(tmp_p
                             run_dir=tmp_path / "run"))
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["resolved"]["pool_clips"] == 30
-    from prefrl.store import LabelStore
-
     store = LabelStore(tmp_path / "run" / "labels.sqlite", create=False)
     late = [q for q in store.queries() if q.env_step > 1500]
     assert late and res.labels == 20
