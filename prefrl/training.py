@@ -67,7 +67,8 @@ class RunResult:
     alarms: list[dict[str, Any]] = field(default_factory=list)
     """Reward-hacking alarms that tripped: ``{step, kind, value, threshold}`` (prefrl.guard)."""
     cpu_s: float = 0.0
-    """CPU seconds of the process, every thread (on a busy machine steadier than wall_s)."""
+    """CPU seconds of the run, every thread, over the same span as ``wall_s`` (resumed
+    segments included); on a busy machine much steadier than ``wall_s``."""
     timers: dict[str, float] = dataclasses.field(default_factory=dict)
     """Seconds per part of the preference side (``PreferenceLearner.timers``, ``record_s``)."""
 
@@ -282,10 +283,11 @@ class _Run:
             print(f"prefrl: {rc.algo.upper()} on {rc.env_id}, {rc.steps} steps, {what}; "
                   f"run directory {self.rd.path}"
                   + (f" (resuming at step {start_step})" if start_step else ""), flush=True)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         self.pretrain()
         if not self.state:
-            self.state = {"wall_s": time.perf_counter() - t0}
+            self.state = {"wall_s": time.perf_counter() - t0,
+                          "cpu_s": time.process_time() - cpu0}
         sac: dict[str, Any] = {}
         if rc.algo == "sac":
             sac = dict(unsup_steps=rc.unsup_steps, pretrain_epochs=rc.pretrain_epochs,
@@ -332,7 +334,7 @@ class _Run:
             reward_train_s=float(self.state.get("reward_train_s", 0.0)),
             reward_infer_s=self.reward_env.reward_seconds,
             alarms=[] if cb.guard is None else list(cb.guard.alarms),
-            cpu_s=time.process_time(),
+            cpu_s=cb.cpu_s(),
             timers={"record_s": self.reward_env.record_seconds,
                     "guard_s": float(self.state.get("guard_s", 0.0)),
                     "checkpoint_s": float(self.state.get("checkpoint_s", 0.0)),

@@ -57,7 +57,9 @@ def write_cell(exp, env, setting, seed, kind, final):
         res = {"true_return": vals[-1], "corr_spearman": corr[0] if corr else None,
                "corr_pearson": corr[1] if corr else None,
                "reward_val_acc": 0.8 if learned else None,
-               "wall_s": (130.0 if learned else 100.0) + 10 * seed}
+               "wall_s": (130.0 if learned else 100.0) + 10 * seed,
+               # CPU: learned 110 s on every seed, true 100 s (seed 1's true run has none)
+               "cpu_s": 110.0 if learned else (None if seed == 1 else 100.0)}
         (d / "result.json").write_text(json.dumps(res))
 
 
@@ -109,6 +111,11 @@ def test_report_numbers_match_hand_computation(exp):
     # over the finished seeds
     assert rows["EnvA", "labels-700"]["wall_ratio"] == pytest.approx(140 / 110)
     assert rows["EnvB", "labels-700"]["wall_ratio"] == pytest.approx((1.3 + 140 / 110) / 2)
+    # CPU ratios: 1.1 wherever both runs of a seed have a CPU time (seeds 0 and 2 of EnvA, seed
+    # 0 of EnvB, whose seed 2 did not finish)
+    assert rows["EnvA", "labels-700"]["cpu_ratio"] == pytest.approx(1.1)
+    assert rows["EnvB", "labels-700"]["cpu_ratio"] == pytest.approx(1.1)
+    assert rows["EnvA", "true"]["cpu_ratio"] == pytest.approx(1.0)
     # IQM of the 6 normalised learned scores 0.5 0.8 0.2 | 0.25 0.5 1.0: drop 0.2 and 1.0
     agg = rep["aggregate"]
     est, lo, hi = agg["labels-700"]["iqm"]
@@ -123,7 +130,12 @@ def test_report_numbers_match_hand_computation(exp):
     assert float(table["EnvA", "labels-700"]["fraction_of_true"]) == pytest.approx(0.5)
     md = (exp / "figures" / "summary.md").read_text()
     assert "| EnvB | labels-700 | 3 (2 finished) |" in md
-    assert f"| {140 / 110:.2f}x |" in md
+    assert f"| {140 / 110:.2f}x | 1.10x |" in md
+    # the goal's median over cells: wall ratios 1.3, 140/110, 150/120 (EnvA) and 1.3, 140/110
+    # (EnvB) -> 1.27x; CPU ratios of the 3 cells with both times all 1.1
+    assert ("Median over the 5 learned-reward cells with a true-reward twin: wall "
+            f"{np.median([1.3, 140 / 110, 150 / 120, 1.3, 140 / 110]):.2f}x, CPU 1.10x "
+            "(3 cells with CPU times)") in md
     assert f"| labels-700 | 2 | 6 | {est:.3f} [{lo:.3f}, {hi:.3f}]" in md
     with (exp / "figures" / "aggregate.csv").open() as f:
         assert float(next(csv.DictReader(f))["iqm"]) == pytest.approx(est)

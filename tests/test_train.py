@@ -23,6 +23,14 @@ def cli(*args, timeout=300):
                           timeout=timeout)
 
 
+def _children_cpu():
+    """CPU seconds (user + system) of this process's finished children."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def metrics(run):
     with (run / "metrics.csv").open() as f:
         return list(csv.DictReader(f))
@@ -88,7 +96,7 @@ def test_killed_run_resumes_without_losing_or_repeating_labels(tmp_path, mode):
     proc = subprocess.Popen([PY, "-m", "prefrl.cli", "train", *TINY, "--run-dir", str(run),
                              "--checkpoint-every", "1024", "--reward-training", mode],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    kill_after_checkpoint(proc, run, 2048)
+    state_at_kill = kill_after_checkpoint(proc, run, 2048)
     with LabelStore(run / "labels.sqlite") as store:
         labels_at_kill = store.n_labels()
     assert 0 < labels_at_kill < 30
@@ -98,8 +106,13 @@ def test_killed_run_resumes_without_losing_or_repeating_labels(tmp_path, mode):
     again = cli("train", *TINY, "--run-dir", str(run))
     assert again.returncode == 2 and "--resume" in again.stderr
 
+    cpu_before = _children_cpu()
     res = cli("train", "--resume", str(run))
+    resumed_cpu = _children_cpu() - cpu_before
     assert res.returncode == 0, res.stderr
+    # the run's CPU time adds the resumed segment to the checkpoint's, as its wall time does
+    cpu = json.loads((run / "result.json").read_text())["cpu_s"]
+    assert 0 < state_at_kill["cpu_s"] < cpu < state_at_kill["cpu_s"] + resumed_cpu
     with LabelStore(run / "labels.sqlite") as store:
         keys = [q.pair_key for q in store.queries()]
         assert store.n_labels() == 30  # the budget, exactly

@@ -49,6 +49,8 @@ class CellData:
     reward_val_acc: float | None = None
     wall_s: float | None = None
     """The run's wall time (``result.json``), None while unfinished."""
+    cpu_s: float | None = None
+    """The run's CPU time (``result.json``; steadier than ``wall_s`` under load)."""
 
 
 def final_from_curve(values: Iterable[float]) -> float:
@@ -113,7 +115,8 @@ def load_cell(path: Path, env: str, setting: str, seed: str) -> CellData:
     return CellData(env=env, setting=setting, seed=seed, path=path, steps=steps,
                     returns=returns, final_return=final, final_source=source,
                     finished=result is not None,
-                    wall_s=_number(result.get("wall_s")) if result else None, **extra)
+                    wall_s=_number(result.get("wall_s")) if result else None,
+                    cpu_s=_number(result.get("cpu_s")) if result else None, **extra)
 
 
 def load_experiment(exp: Path) -> list[CellData]:

@@ -74,7 +74,7 @@ def summary_rows(cells: Sequence[CellData], random: dict[str, float | None]
     rows = []
     for env in envs:
         true = _mean([c.final_return for c in groups.get((env, TRUE), [])])
-        true_wall = {c.seed: c.wall_s for c in groups.get((env, TRUE), []) if c.wall_s}
+        true_cells = groups.get((env, TRUE), [])
         for s in settings:
             g = groups.get((env, s))
             if not g:
@@ -93,10 +93,33 @@ def summary_rows(cells: Sequence[CellData], random: dict[str, float | None]
                 "corr_spearman": _mean([c.corr_spearman for c in g]),
                 "corr_pearson": _mean([c.corr_pearson for c in g]),
                 "reward_val_acc": _mean([c.reward_val_acc for c in g]),
-                "wall_ratio": _median([c.wall_s / true_wall[c.seed] for c in g
-                                       if c.wall_s and c.seed in true_wall]),
+                "wall_ratio": _median(time_ratios(g, true_cells, "wall_s")),
+                "cpu_ratio": _median(time_ratios(g, true_cells, "cpu_s")),
             })
     return rows
+
+
+def time_ratios(cells: Sequence[CellData], true_cells: Sequence[CellData],
+                field: str) -> list[float]:
+    """Per cell, its ``wall_s`` or ``cpu_s`` over that of the true-reward cell of its seed."""
+    true = {c.seed: getattr(c, field) for c in true_cells if getattr(c, field)}
+    return [getattr(c, field) / true[c.seed] for c in cells
+            if getattr(c, field) and c.seed in true]
+
+
+def cell_time_ratios(cells: Sequence[CellData]) -> dict[str, list[float]]:
+    """``wall`` and ``cpu`` ratios learned / true of every learned cell with a true twin."""
+    groups = _by(cells)
+    envs, settings = envs_and_settings(cells)
+    out: dict[str, list[float]] = {"wall": [], "cpu": []}
+    for env in envs:
+        for s in settings:
+            if s == TRUE:
+                continue
+            for kind in out:
+                out[kind] += time_ratios(groups.get((env, s), []),
+                                         groups.get((env, TRUE), []), f"{kind}_s")
+    return out
 
 
 def _median(values: Sequence[float]) -> float | None:
@@ -222,7 +245,8 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 def write_summary(rows: list[dict[str, Any]], agg: dict[str, dict[str, Any]], out_dir: Path,
-                  *, name: str, excluded: Sequence[str] = ()) -> tuple[Path, Path, Path]:
+                  *, name: str, excluded: Sequence[str] = (),
+                  cell_ratios: dict[str, list[float]] | None = None) -> tuple[Path, Path, Path]:
     """``summary.md``, ``summary.csv`` and ``aggregate.csv`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "summary.csv").open("w", newline="") as f:
@@ -240,8 +264,9 @@ def write_summary(rows: list[dict[str, Any]], agg: dict[str, dict[str, Any]], ou
         w.writerows({k: _fmt(v, 6) for k, v in r.items()} for r in agg_rows)
     lines = [f"# {name}: results", "",
              "| env | setting | seeds | final return | sd | random | fraction of true "
-             "| spearman | pearson | reward val acc | wall learned / true |",
-             "|" + " --- |" * 11]
+             "| spearman | pearson | reward val acc | wall learned / true "
+             "| CPU learned / true |",
+             "|" + " --- |" * 12]
     for r in rows:
         frac = r["fraction_of_true"]
         lines.append("| " + " | ".join([
@@ -250,8 +275,15 @@ def write_summary(rows: list[dict[str, Any]], agg: dict[str, dict[str, Any]], ou
             _fmt(r["final_return"], 4), _fmt(r["final_return_sd"], 3),
             _fmt(r["random_return"], 4), "" if not math.isfinite(frac) else f"{frac:.2f}",
             _fmt(r["corr_spearman"]), _fmt(r["corr_pearson"]), _fmt(r["reward_val_acc"]),
-            "" if r["wall_ratio"] is None or r["setting"] == TRUE else f"{r['wall_ratio']:.2f}x",
+            *("" if r[k] is None or r["setting"] == TRUE else f"{r[k]:.2f}x"
+              for k in ("wall_ratio", "cpu_ratio")),
         ]) + " |")
+    ratios = cell_ratios or {}
+    if ratios.get("wall"):
+        med = {k: f"{np.median(v):.2f}x" if v else "n/a" for k, v in ratios.items()}
+        lines += ["", f"Median over the {len(ratios['wall'])} learned-reward cells with a "
+                  f"true-reward twin: wall {med['wall']}, CPU {med.get('cpu', 'n/a')} "
+                  f"({len(ratios.get('cpu', []))} cells with CPU times)."]
     lines += ["", "## Aggregate over tasks (normalised score)", "",
               "| setting | tasks | runs | IQM [95% CI] | mean [95% CI] |", "|" + " --- |" * 5]
     for r in agg_rows:
@@ -273,6 +305,9 @@ def write_summary(rows: list[dict[str, Any]], agg: dict[str, dict[str, Any]], ou
               "- wall learned / true: the run's wall time over that of the true-reward run of "
               "the same seed (median over seeds); the grid runs one process per core, so both "
               "ran under the same kind of load, not necessarily at the same time.",
+              "- CPU learned / true: the same with the runs' CPU seconds (every thread), which "
+              "a neighbouring process hardly moves; like the wall ratio it counts all that "
+              "differs between the two runs, the agents' behaviour included.",
               "- aggregate: normalised final scores of all runs of a setting pooled over tasks; "
               "IQM = mean of the middle 50% (floor(n/4) trimmed from each end); where tasks "
               "have different run counts, each task weighs the same (each run 1 / runs of its "
@@ -306,7 +341,8 @@ def make_report(exp: Path, out: Path | None = None, *, compute_random: bool = Tr
     if any(a["runs"] for a in agg.values()):
         paths["aggregate"] = plot_aggregate(agg, out / "aggregate.png",
                                             title=f"{exp.name}: normalised final score")
-    md, csv_path, agg_csv = write_summary(rows, agg, out, name=exp.name, excluded=excluded)
+    md, csv_path, agg_csv = write_summary(rows, agg, out, name=exp.name, excluded=excluded,
+                                          cell_ratios=cell_time_ratios(cells))
     paths.update(summary_md=md, summary_csv=csv_path, aggregate_csv=agg_csv)
     return {"paths": paths, "rows": rows, "aggregate": agg, "random": random,
             "excluded": excluded}

@@ -58,6 +58,7 @@ class PreferenceCallback(BaseCallback):
         self.state.setdefault("last_log", 0)
         self.state.setdefault("last_checkpoint", 0)
         self.state.setdefault("wall_s", 0.0)
+        self.state.setdefault("cpu_s", 0.0)
         self.state.setdefault("reward_train_s", 0.0)
         self.progress = progress
         self.guard = guard  # reward-hacking readings, alarms and response (prefrl.guard)
@@ -77,6 +78,8 @@ class PreferenceCallback(BaseCallback):
         self.last_reward_metrics: dict[str, float] = {}
         self._t0 = time.perf_counter()
         self._wall0 = float(self.state["wall_s"])
+        self._cpu_t0 = time.process_time()
+        self._cpu0 = float(self.state["cpu_s"])
         self._pbar: Any = None
         self._steps_at_log = 0
         self._time_at_log = time.perf_counter()
@@ -85,6 +88,14 @@ class PreferenceCallback(BaseCallback):
     def wall_s(self) -> float:
         """Wall time of the run so far, resumed segments included."""
         return self._wall0 + time.perf_counter() - self._t0
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the run so far (every thread), resumed segments included.
+
+        Unlike :meth:`wall_s` it hardly moves when other processes share the cores, so
+        learned / true ratios of runs made under different loads stay comparable.
+        """
+        return self._cpu0 + time.process_time() - self._cpu_t0
 
     def _labels(self) -> int:
         return 0 if self.learner is None else self.learner.store.n_labels()
@@ -271,6 +282,7 @@ class PreferenceCallback(BaseCallback):
         t0 = time.perf_counter()
         self.state["last_checkpoint"] = self.num_timesteps
         self.state["wall_s"] = self.wall_s()
+        self.state["cpu_s"] = self.cpu_s()
         self.save_checkpoint(self.state)
         self.state["checkpoint_s"] = self.state.get("checkpoint_s", 0.0) + (
             time.perf_counter() - t0)
