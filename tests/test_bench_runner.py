@@ -115,6 +115,30 @@ def test_suite_definitions_and_dry_run(tmp_path, capsys):
         SUITES["smoke"].cells(envs=["Nope"])
 
 
+def test_a_misplaced_or_unknown_suite_key_is_refused(tmp_path, capsys):
+    """``selector`` beside a setting's name (not in ``overrides``) used to run the default."""
+    doc = TINY.to_json()
+    doc["settings"][0] = {"name": "labels-20-entropy", "labels": 20, "selector": "entropy"}
+    path = tmp_path / "misplaced.json"
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    assert main([str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown key(s) selector" in err
+    assert "'overrides'" in err and not out.exists()
+    doc = TINY.to_json()
+    doc["seed"] = [4]  # a typo of `seeds`
+    path.write_text(json.dumps(doc))
+    assert main([str(path), "--out", str(out)]) == 2
+    assert "unknown key(s) seed;" in capsys.readouterr().err
+    # in `overrides` the same value reaches every cell of the setting
+    doc = TINY.to_json()
+    doc["settings"][0]["overrides"] = {"selector": "entropy"}
+    cells = Suite.from_json(doc).cells()
+    assert {c.config["selector"] for c in cells if c.setting == doc["settings"][0]["name"]} == {
+        "entropy"}
+
+
 def test_missing_presets_give_a_clear_error(tmp_path, capsys):
     suite = Suite(name="x", envs=("Pendulum", "NoSuchGame"), settings=(Setting.true(),),
                   seeds=(0,))

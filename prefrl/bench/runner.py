@@ -221,9 +221,11 @@ def run_suite(suite: Suite, out: Path, *, backend: str | Backend = "local",
         log(f"prefrl bench: all {len(cells)} cells of {suite.name} are done in {out}")
         return report
     counts = {s: sum(1 for _, st in pending if st == s) for s in ("new", "resume", "eval")}
+    workers = getattr(be, "workers", None)
     log(f"prefrl bench: {suite.name}: {len(cells)} cells, {len(report.skipped)} done, "
         f"{counts['new']} to train, {counts['resume']} to resume, {counts['eval']} to evaluate; "
-        f"backend {be.name} ({getattr(be, 'workers', None) or 'cluster'} workers); out {out}")
+        f"backend {be.name} ({workers or 'cluster'} worker{'' if workers == 1 else 's'}); "
+        f"out {out}")
     tasks = [{"key": c.key, "path": str(c.path(out)), "config": dict(c.config),
               "command": command, "eval_episodes": eval_episodes} for c, _ in pending]
     t0 = time.perf_counter()

@@ -168,19 +168,35 @@ class Suite:
     def from_json(cls, doc: Mapping[str, Any]) -> Suite:
         """A suite from a dict like :meth:`to_json`'s.
 
-        ``settings`` entries may also be plain names: ``labels-<N>`` or ``true``.
+        ``settings`` entries may also be plain names: ``labels-<N>`` or ``true``. An unknown
+        key is a ``ValueError``: a misplaced one (``selector`` beside ``name`` instead of in
+        ``overrides``) would otherwise run the default without a word.
         """
+        _check_keys(doc, _SUITE_KEYS, f"suite {doc.get('name', '?')!r}")
         settings = []
         for s in doc["settings"]:
             if isinstance(s, str):
                 settings.append(Setting.true() if s == "true"
                                 else Setting.learned(int(s.removeprefix("labels-"))))
             else:
+                _check_keys(s, _SETTING_KEYS, f"setting {s.get('name', '?')!r}",
+                            hint="; TrainConfig values go in its 'overrides'")
                 settings.append(Setting(s["name"], s.get("reward", "learned"), s.get("labels"),
                                         dict(s.get("overrides", {}))))
         return cls(name=doc["name"], envs=tuple(doc["envs"]), settings=tuple(settings),
                    seeds=tuple(doc.get("seeds", (0, 1, 2))), steps=dict(doc.get("steps", {})),
                    common=dict(doc.get("common", {})), description=doc.get("description", ""))
+
+
+_SUITE_KEYS = ("name", "description", "envs", "settings", "seeds", "steps", "common")
+_SETTING_KEYS = ("name", "reward", "labels", "overrides")
+
+
+def _check_keys(doc: Mapping[str, Any], known: Sequence[str], what: str, hint: str = "") -> None:
+    unknown = sorted(set(doc) - set(known))
+    if unknown:
+        raise ValueError(f"{what}: unknown key(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(known)}{hint}")
 
 
 MUJOCO_ENVS = ("HalfCheetah", "Hopper", "Walker2d", "Swimmer", "Ant", "Reacher",
