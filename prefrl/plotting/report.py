@@ -306,7 +306,7 @@ def write_summary(rows: list[dict[str, Any]], agg: dict[str, dict[str, Any]], ou
               "the same seed (median over seeds); the grid runs one process per core, so both "
               "ran under the same kind of load, not necessarily at the same time.",
               "- CPU learned / true: the same with the runs' CPU seconds (every thread), which "
-              "a neighbouring process hardly moves; like the wall ratio it counts all that "
+              "load moves much less than wall time; like the wall ratio it counts all that "
               "differs between the two runs, the agents' behaviour included.",
               "- aggregate: normalised final scores of all runs of a setting pooled over tasks; "
               "IQM = mean of the middle 50% (floor(n/4) trimmed from each end); where tasks "

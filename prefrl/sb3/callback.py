@@ -92,8 +92,8 @@ class PreferenceCallback(BaseCallback):
     def cpu_s(self) -> float:
         """CPU seconds of the run so far (every thread), resumed segments included.
 
-        Unlike :meth:`wall_s` it hardly moves when other processes share the cores, so
-        learned / true ratios of runs made under different loads stay comparable.
+        Load moves it much less than :meth:`wall_s` (other processes sharing the cores), so
+        learned / true ratios of runs made under different loads are more comparable.
         """
         return self._cpu0 + time.process_time() - self._cpu_t0
 
