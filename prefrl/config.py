@@ -28,10 +28,12 @@ PREFERENCE_DEFAULTS: dict[str, Any] = {
     "oversample": 10, "pretrain_frac": 0.25, "pretrain_clips": 400, "ensemble_size": 3,
     "update_epochs": 10, "pretrain_epochs": 100, "background_reward": False,
     "reward_schedule": "fast", "reward_norm": "recent", "pool_clips": 3000,
+    "reward_l2": "adaptive",
 }
 """Preference-learning settings used when neither the CLI nor the preset's [preference] says."""
 PREFERENCE_CHOICES: dict[str, tuple[str, ...]] = {
     "reward_schedule": ("fast", "full"), "reward_norm": ("recent", "labelled"),
+    "reward_l2": ("adaptive", "off"),
 }
 """The allowed values of the preference settings that name a choice."""
 
@@ -101,6 +103,10 @@ class TrainConfig:
     On HalfCheetah and Swimmer (2 seeds each, 300k steps, 700 labels) fast cut reward fitting
     3-5x with held-out accuracy and final return within seed noise (results/overhead, "Fast vs
     full on RL runs")."""
+    reward_l2: Literal["adaptive", "off"] | None = None
+    """The reward nets' weight decay: adaptive, the paper's (raised or lowered after each epoch
+    to keep validation loss 1.1-1.5x training loss); off, none. Default: the preset's
+    [preference] reward_l2, else adaptive."""
     reward_norm: Literal["recent", "labelled"] | None = None
     """What the learned reward is standardised on (zero mean, unit std) after each update:
     recent, the agent's newest clips; labelled, those and the labelled clips together.
@@ -289,6 +295,7 @@ class ResolvedConfig:
     background_reward: bool
     reward_schedule: str = "fast"
     reward_norm: str = "recent"
+    reward_l2: str = "adaptive"
     pool_clips: int = 3000
     unsup_steps: int = 0
     """SAC: PEBBLE pre-training steps (0 for other algorithms)."""

@@ -181,6 +181,7 @@ def test_config_rejects_bad_values():
 @pytest.mark.parametrize("key, default, other, bad, error", [
     ("reward_schedule", "fast", "full", "slow", "reward_schedule must be fast or full"),
     ("reward_norm", "recent", "labelled", "everything", "reward_norm must be recent or labelled"),
+    ("reward_l2", "adaptive", "off", "none", "reward_l2 must be adaptive or off"),
 ])
 def test_preference_setting_comes_from_the_preset_unless_given(tmp_path, key, default, other,
                                                                bad, error):
@@ -195,6 +196,20 @@ def test_preference_setting_comes_from_the_preset_unless_given(tmp_path, key, de
     wrong.write_text(base + f'\n[preference]\n{key} = "{bad}"\n')
     with pytest.raises(ConfigError, match=error):
         TrainConfig(env=str(wrong)).resolve()
+
+
+def test_reward_l2_off_trains_without_weight_decay(tmp_path):
+    from prefrl.training import train
+
+    runs = {}
+    for l2 in ("adaptive", "off"):
+        train(TrainConfig(env="Pendulum", steps=2048, labels=20, pretrain_clips=30,
+                          pretrain_epochs=5, update_epochs=2, progress=False, tensorboard=False,
+                          torch_threads=1, run_dir=tmp_path / l2, seed=3, reward_l2=l2,
+                          update_every=512))
+        runs[l2] = [float(r["reward_l2"]) for r in metrics(tmp_path / l2) if r["reward_l2"]]
+    assert runs["off"] and all(v == 0.0 for v in runs["off"])
+    assert runs["adaptive"] and all(v > 0.0 for v in runs["adaptive"])
 
 
 def test_preset_preference_keys_are_checked_and_pool_clips_bounds_the_pool(tmp_path):
