@@ -77,12 +77,6 @@ class RunResult:
         return dataclasses.asdict(self)
 
 
-def _trainer_config(rc: ResolvedConfig) -> TrainerConfig:
-    """The reward trainer of a run: its schedule (fast or full) and its L2 (adaptive or off)."""
-    l2 = {} if rc.reward_l2 == "adaptive" else {"adapt_l2": False, "l2_init": 0.0}
-    return TrainerConfig.fast(**l2) if rc.reward_schedule == "fast" else TrainerConfig(**l2)
-
-
 ALGO_CLASSES = {"ppo": ("stable_baselines3", "PPO"), "a2c": ("stable_baselines3", "A2C"),
                 "trpo": ("sb3_contrib", "TRPO"), "sac": ("stable_baselines3", "SAC")}
 
@@ -166,7 +160,7 @@ class _Run:
                 pool_capacity=rc.pool_clips, pool_max_bytes=cfg.pool_mb << 20,
                 background=bool(rc.background_reward),
                 norm_source=rc.reward_norm,
-                trainer=_trainer_config(rc),
+                trainer=TrainerConfig.for_run(rc.reward_schedule, rc.reward_l2),
             )
             self.learner = PreferenceLearner.create(
                 venv.observation_space, venv.action_space, lc, self.rd.store_path,

@@ -126,6 +126,16 @@ class TrainerConfig:
         settings: dict[str, Any] = {"patience": 3, "replay": 4.0, "epoch_eval_pairs": 128}
         return cls(**{**settings, **overrides})
 
+    @classmethod
+    def for_run(cls, schedule: str = "fast", l2: str = "adaptive") -> TrainerConfig:
+        """A run's trainer: ``reward_schedule`` fast or full, ``reward_l2`` adaptive or off.
+
+        >>> TrainerConfig.for_run("full", "off").adapt_l2, TrainerConfig.for_run().patience
+        (False, 3)
+        """
+        no_l2 = {} if l2 == "adaptive" else {"adapt_l2": False, "l2_init": 0.0}
+        return cls.fast(**no_l2) if schedule == "fast" else cls(**no_l2)
+
     def __post_init__(self) -> None:
         if self.patience < 0 or (self.replay is not None and self.replay < 0):
             raise ValueError("patience >= 0 and replay >= 0 (or None) are required")
