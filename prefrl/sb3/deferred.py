@@ -83,10 +83,12 @@ class DeferredRewards:
 
         The same arithmetic as SB3's ``RunningMeanStd.update`` (float64, Chan's parallel
         update of a batch of ``num_envs`` returns) and ``normalize_reward``, bit for bit
-        (``tests/test_deferred_reward.py``); Python floats
-        instead of one numpy call per statistic, because with one env a rollout step is a
-        handful of scalar operations and numpy's per-call overhead was most of this
-        function's cost (6-11 s per 300k steps with one env, measured).
+        (``tests/test_deferred_reward.py``). With one env it stays in Python floats, where a
+        rollout step is a handful of scalar operations and numpy's per-call overhead was most
+        of this function's cost (6-11 s per 300k steps, measured). With two or more envs the
+        batch moments come from ``np.mean``/``np.var`` as in SB3: an in-order ``sum()``
+        matched numpy for n < 8 on the 2-core VM and missed it by one ulp on the 16-core
+        device machine, whose numpy build reduces in another order.
         """
         rms, gamma, eps, clip = vn.ret_rms, float(vn.gamma), float(vn.epsilon), vn.clip_reward
         if self._norm_state is not None:  # back to the statistics of the rollout's start
@@ -98,10 +100,9 @@ class DeferredRewards:
         for t, (rew_t, done_t) in enumerate(zip(rewards.astype(np.float64).tolist(),
                                                 dones.tolist(), strict=True)):
             ret = [r * gamma + x for r, x in zip(ret, rew_t, strict=True)]
-            if n < 8:  # numpy sums fewer than 8 numbers in order, as sum() does
-                batch_mean = sum(ret) / n
-                batch_var = sum((r - batch_mean) ** 2 for r in ret) / n
-            else:  # numpy's pairwise summation order
+            if n == 1:  # one number: exact in any summation order
+                batch_mean, batch_var = ret[0], 0.0
+            else:  # numpy's own order, which SIMD builds choose per machine even for n < 8
                 batch_mean, batch_var = float(np.mean(ret)), float(np.var(ret))
             delta, total = batch_mean - mean, count + n
             mean = mean + delta * n / total
