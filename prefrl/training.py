@@ -24,7 +24,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import set_random_seed
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from prefrl.config import ResolvedConfig, TrainConfig, resolve_run
 from prefrl.envs import EnvPreset, make_env
@@ -41,6 +41,7 @@ from prefrl.rundir import MetricsLog, RunDir, load_npz, save_npz
 from prefrl.sb3.callback import PreferenceCallback
 from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv, RecordRenderState
 from prefrl.sb3.sac import RelabelReplayBuffer, SACPreferenceCallback, sac_checks
+from prefrl.sb3.vec_env import FreshInfoDummyVecEnv
 from prefrl.segments import SegmentBuffer
 
 
@@ -93,7 +94,7 @@ def make_vec_env(rc: ResolvedConfig, seed: int) -> VecEnv:
     """``n_envs`` copies of the preset's fixed-horizon env, with Monitor on the true reward."""
     def thunk(i: int) -> Any:
         return lambda: Monitor(RecordRenderState(make_env(rc.preset, seed=seed + i)))
-    return DummyVecEnv([thunk(i) for i in range(rc.n_envs)])
+    return FreshInfoDummyVecEnv([thunk(i) for i in range(rc.n_envs)])
 
 
 def torch_threads_for(requested: int | None, observation_space: Any) -> int | None:
