@@ -133,7 +133,7 @@ class TrainerConfig:
         >>> TrainerConfig.for_run("full", "off").adapt_l2, TrainerConfig.for_run().patience
         (False, 3)
         """
-        no_l2 = {} if l2 == "adaptive" else {"adapt_l2": False, "l2_init": 0.0}
+        no_l2: dict[str, Any] = {} if l2 == "adaptive" else {"adapt_l2": False, "l2_init": 0.0}
         return cls.fast(**no_l2) if schedule == "fast" else cls(**no_l2)
 
     def __post_init__(self) -> None:
