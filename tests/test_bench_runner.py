@@ -251,3 +251,36 @@ def test_local_backend_workers_end_when_the_runner_is_killed(tmp_path):
         parent.kill()
         if worker is not None and _alive(worker):  # a failed run leaves no stray sleeper
             os.kill(worker, signal.SIGKILL)
+
+
+class _RecordingBackend:
+    """Records the order in which the runner hands out cells; trains nothing."""
+
+    name = "recording"
+    workers = 2
+
+    def __init__(self):
+        self.keys = []
+
+    def map_unordered(self, fn, tasks):
+        for t in tasks:
+            self.keys.append(t["key"])
+            yield t, {"key": t["key"], "action": "train", "ok": False, "error": "not run"}
+
+
+def test_seed_order_runs_each_learned_cell_beside_its_true_twin(tmp_path, capsys):
+    by_env, by_seed = _RecordingBackend(), _RecordingBackend()
+    run(tmp_path / "e", backend=by_env)
+    run(tmp_path / "s", backend=by_seed, order="seed")
+    assert by_env.keys == CELLS
+    assert by_seed.keys == ["Pendulum/labels-10/0", "Pendulum/true/0",
+                            "Pendulum/labels-10/1", "Pendulum/true/1"]
+    assert json.loads((tmp_path / "s" / "suite.json").read_text())["options"]["order"] == "seed"
+    assert main(["smoke", "--out", str(tmp_path / "d"), "--dry-run", "--seeds", "3", "4",
+                 "--order", "seed"]) == 0
+    keys = [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if "/" in ln.split()[0]
+            and not ln.startswith("out ")]
+    assert keys == [f"{env}/{st}/{seed}" for seed in (3, 4) for env in SUITES["smoke"].envs
+                    for st in ("labels-200", "true")]
+    with pytest.raises(ValueError, match="unknown cell order 'setting'"):
+        TINY.cells(order="setting")

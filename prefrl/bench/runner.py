@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from prefrl.bench.backends import Backend, cpu_count, make_backend
-from prefrl.bench.suites import SUITES, Cell, Suite, get_suite
+from prefrl.bench.suites import CELL_ORDERS, SUITES, Cell, Suite, get_suite
 from prefrl.rundir import write_json
 
 FORMAT = "prefrl-suite"
@@ -197,7 +197,7 @@ def run_suite(suite: Suite, out: Path, *, backend: str | Backend = "local",
               workers: int | None = None, address: str | None = None,
               envs: Sequence[str] | None = None, settings: Sequence[str] | None = None,
               seeds: Sequence[int] | None = None, steps_scale: float = 1.0,
-              eval_episodes: int = 10, command: str | None = None,
+              order: str = "env", eval_episodes: int = 10, command: str | None = None,
               log: Callable[[str], None] = print) -> SuiteReport:
     """Run every cell of ``suite`` that is not done; return what happened.
 
@@ -205,7 +205,8 @@ def run_suite(suite: Suite, out: Path, *, backend: str | Backend = "local",
     impossible config, or an existing run whose config differs from the suite's.
     """
     out = Path(out).resolve()
-    cells = suite.cells(envs=envs, settings=settings, seeds=seeds, steps_scale=steps_scale)
+    cells = suite.cells(envs=envs, settings=settings, seeds=seeds, steps_scale=steps_scale,
+                        order=order)
     cell_plan = plan(cells, out)
     pending = [(c, s) for c, s in cell_plan if s != "done"]
     _check_cells(cell_plan, out)
@@ -213,7 +214,7 @@ def run_suite(suite: Suite, out: Path, *, backend: str | Backend = "local",
         if isinstance(backend, str) else backend
     out.mkdir(parents=True, exist_ok=True)
     options = {"backend": be.name, "envs": envs, "settings": settings, "seeds": seeds,
-               "steps_scale": steps_scale, "eval_episodes": eval_episodes}
+               "steps_scale": steps_scale, "order": order, "eval_episodes": eval_episodes}
     _write_suite_json(suite, cells, out, command, options)
     report = SuiteReport(out=str(out), cells=len(cells),
                          skipped=[c.key for c, s in cell_plan if s == "done"])
@@ -296,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--settings", nargs="+", default=None, help="e.g. labels-700 true")
     ap.add_argument("--steps-scale", type=float, default=1.0,
                     help="multiply every step budget (e.g. 0.1 for a quick look)")
+    ap.add_argument("--order", choices=CELL_ORDERS, default="env",
+                    help="run order: env (env, setting, seed) or seed (seed, env, setting: "
+                         "with a worker per setting, each learned cell runs beside its "
+                         "true-reward twin)")
     ap.add_argument("--eval-episodes", type=int, default=10)
     ap.add_argument("--dry-run", action="store_true", help="list the cells and their status")
     ap.add_argument("--plot", action="store_true", help="make the figures when done")
@@ -312,13 +317,14 @@ def main(argv: Sequence[str]) -> int:
         if a.steps_scale <= 0:
             raise ValueError(f"--steps-scale must be > 0, got {a.steps_scale}")
         cells = suite.cells(envs=a.envs, settings=a.settings, seeds=a.seeds,
-                            steps_scale=a.steps_scale)
+                            steps_scale=a.steps_scale, order=a.order)
         if a.dry_run:
             print_plan(suite, cells, out)
             return 0
         report = run_suite(suite, out, backend=a.backend, workers=a.workers, address=a.address,
                            envs=a.envs, settings=a.settings, seeds=a.seeds,
-                           steps_scale=a.steps_scale, eval_episodes=a.eval_episodes,
+                           steps_scale=a.steps_scale, order=a.order,
+                           eval_episodes=a.eval_episodes,
                            command=command)
     except (ValueError, RuntimeError) as e:
         if os.environ.get("PREFRL_DEBUG"):

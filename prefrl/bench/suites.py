@@ -31,6 +31,8 @@ from typing import Any
 from prefrl.config import TrainConfig
 
 _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+#: The orders :meth:`Suite.cells` can hand cells out in (``prefrl bench run --order``).
+CELL_ORDERS = ("env", "seed")
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,21 @@ class Suite:
                        f"known: {', '.join(s.name for s in self.settings)}")
 
     def cells(self, *, envs: Iterable[str] | None = None, settings: Iterable[str] | None = None,
-              seeds: Iterable[int] | None = None, steps_scale: float = 1.0) -> list[Cell]:
-        """Expand the grid (optionally restricted), env-major: env, then setting, then seed.
+              seeds: Iterable[int] | None = None, steps_scale: float = 1.0,
+              order: str = "env") -> list[Cell]:
+        """Expand the grid (optionally restricted) in run order.
 
+        ``order="env"``: env, then setting, then seed. ``order="seed"``: seed, then env, then
+        setting, so that with as many workers as settings a learned cell runs beside its
+        true-reward twin (same env and seed), under the same load.
         ``steps_scale`` multiplies every step budget; it needs the preset's budget for envs
         without an explicit one, so it raises ``ValueError`` for a preset that does not exist.
+
+        >>> [c.key for c in SUITES["smoke"].cells(seeds=[0, 1], order="seed")][:2]
+        ['Pendulum/labels-200/0', 'Pendulum/true/0']
         """
+        if order not in CELL_ORDERS:
+            raise ValueError(f"unknown cell order {order!r}; valid: {', '.join(CELL_ORDERS)}")
         env_list = self._pick(envs, self.envs, "env")
         set_list = [self.setting(s) for s in self._pick(settings,
                                                          [s.name for s in self.settings],
@@ -133,6 +144,8 @@ class Suite:
                                      f"{', '.join(sorted(unknown))}")
                 cfg.pop("run_dir", None)
                 out.extend(Cell(env, st.name, seed, {**cfg, "seed": seed}) for seed in seed_list)
+        if order == "seed":  # a stable sort keeps env, then setting, within each seed
+            out.sort(key=lambda c: seed_list.index(c.seed))
         return out
 
     def _pick(self, wanted: Iterable[str] | None, known: Sequence[str], what: str) -> list[str]:
