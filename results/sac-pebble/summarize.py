@@ -8,7 +8,8 @@ wall-second.
 Reads ``<env>/<setting>/<seed>/{eval,result}.json`` of a ``prefrl bench run sac-pebble`` folder;
 random returns from ``results/mujoco-paper/random.json``; the PPO rows from the mujoco-paper
 grid's ``labels-700`` and ``true`` cells of the same env. A second table gives each SAC cell's
-training-episode true return at fixed steps. Writes ``summary.md`` beside the runs.
+training-episode true return at fixed steps, and a third the mean over seeds per setting with
+the issue's goals. Writes ``summary.md`` beside the runs.
 """
 
 import json
@@ -16,6 +17,10 @@ import sys
 from pathlib import Path
 
 from prefrl.plotting.curves import load_curve
+
+GOALS = {("HalfCheetah", "labels-100"): 0.7, ("HalfCheetah", "labels-250"): 0.8,
+         ("Walker2d", "labels-250"): 0.8, ("Hopper", "labels-250"): 0.8}
+"""Issue 16's goals: fraction of SAC on the true reward per (env, setting)."""
 
 MILESTONES = (10_000, 25_000, 50_000, 100_000, 200_000, 300_000)
 """Steps at which the curve table reads the training episodes' true return."""
@@ -47,6 +52,34 @@ def curve_table(root: Path, window: int = 5) -> list[str]:
             vals.append(f"{upto.mean():.0f}" if reached and len(upto) else "")
         lines.append(f"| {d.parent.parent.name} | {d.parent.name} | {d.name} | "
                      + " | ".join(vals) + " |")
+    return lines
+
+
+def setting_table(rows, random) -> list[str]:
+    """Mean final return over seeds per (env, setting), as the PPO grid's summary computes it.
+
+    The fraction is (mean learned - random) / (mean true - random), the true mean over the
+    seeds the setting has (so a learned cell is read against its own seeds' twins).
+    """
+    by: dict[tuple[str, str], dict[int, float]] = {}
+    for env, setting, seed, ev, _ in rows:
+        by.setdefault((env, setting), {})[seed] = ev["true_return"]
+    lines = ["| env | setting | seeds | final returns | mean | fraction of SAC-on-true "
+             "| goal |", "|" + " --- |" * 7]
+    for (env, setting), returns in sorted(by.items()):
+        seeds = sorted(returns)
+        mean = sum(returns.values()) / len(seeds)
+        true = by.get((env, "true"), {})
+        twins = [true[s] for s in seeds if s in true]
+        frac = ""
+        if setting != "true" and len(twins) == len(seeds) and env in random:
+            frac = f"{(mean - random[env]) / (sum(twins) / len(twins) - random[env]):.2f}"
+        goal = GOALS.get((env, setting))
+        verdict = "" if goal is None or not frac else \
+            f">= {goal}: {'met' if float(frac) >= goal else 'not met'}"
+        lines.append(f"| {env} | {setting} | {', '.join(map(str, seeds))} | "
+                     + " / ".join(f"{returns[s]:.1f}" for s in seeds)
+                     + f" | {mean:.1f} | {frac} | {verdict} |")
     return lines
 
 
@@ -85,6 +118,9 @@ def main() -> None:
     for env, setting, seed, ev, res in ppo:
         if env in envs and setting in ("labels-700", "true"):
             row("PPO", env, setting, seed, ev, res, ppo_true.get((env, seed)))
+    lines += ["", "Per setting, mean over seeds (fraction: (mean - random) / (mean of the same "
+              "seeds' SAC-on-true runs - random); a fraction is left out until every seed has "
+              "its true twin):", ""] + setting_table(rows, random)
     lines += ["", "True return of the training episodes (mean of the last 5 logged rows at or "
               "before each step; metrics.csv):", ""] + curve_table(root)
     out = "\n".join(lines) + "\n"
