@@ -71,15 +71,15 @@ def setting_table(rows, random) -> list[str]:
         mean = sum(returns.values()) / len(seeds)
         true = by.get((env, "true"), {})
         twins = [true[s] for s in seeds if s in true]
-        frac = ""
+        frac = None
         if setting != "true" and len(twins) == len(seeds) and env in random:
-            frac = f"{(mean - random[env]) / (sum(twins) / len(twins) - random[env]):.2f}"
+            frac = (mean - random[env]) / (sum(twins) / len(twins) - random[env])
         goal = GOALS.get((env, setting))
-        verdict = "" if goal is None or not frac else \
-            f">= {goal}: {'met' if float(frac) >= goal else 'not met'}"
+        verdict = "" if goal is None or frac is None else \
+            f">= {goal}: {'met' if frac >= goal else 'not met'}"  # unrounded, as the goal reads
         lines.append(f"| {env} | {setting} | {', '.join(map(str, seeds))} | "
                      + " / ".join(f"{returns[s]:.1f}" for s in seeds)
-                     + f" | {mean:.1f} | {frac} | {verdict} |")
+                     + f" | {mean:.1f} | {'' if frac is None else f'{frac:.2f}'} | {verdict} |")
     return lines
 
 
