@@ -45,7 +45,7 @@ def random_policy_return(preset: EnvPreset, episodes: int = 5, seed: int = 0) ->
 
 def _load_policy(run_dir: Path) -> tuple[Any, Any, Any, str]:
     """A run's latest policy: ``(model, obs_rms or None, resolved config, algo)``."""
-    from prefrl.training import algo_class
+    from prefrl.run_setup import algo_class
 
     rd = RunDir(Path(run_dir))
     ckpt = rd.latest_checkpoint()
@@ -64,7 +64,7 @@ def _load_policy(run_dir: Path) -> tuple[Any, Any, Any, str]:
 def evaluate_run(run_dir: Path, episodes: int = 5, seed: int = 12345,
                  deterministic: bool = True) -> float:
     """Mean true return of a run's latest checkpointed policy on fresh episodes."""
-    from prefrl.training import make_vec_env
+    from prefrl.run_setup import make_vec_env
 
     model, obs_rms, rc, _ = _load_policy(run_dir)
     rc = type(rc)(**{**rc.__dict__, "n_envs": 1})

@@ -93,7 +93,7 @@ def _run_setup(src: LabelSource, env: str | None) -> tuple[Any, int]:
 def spaces_of(preset: Any) -> tuple[Any, Any, str | None]:
     """Observation space, action space and obs transform name of a preset's env."""
     from prefrl.envs import make_env
-    from prefrl.training import reward_observation_fn
+    from prefrl.run_setup import reward_observation_fn
 
     env = make_env(preset, seed=0)
     try:
