@@ -38,8 +38,6 @@ from prefrl.reward.loss import misclick_bt_loss
 from prefrl.reward.metrics import TrainStats, calibration, preference_accuracy
 from prefrl.reward.trainer_config import PreferenceData, TrainerConfig, is_validation
 
-__all__ = ["PreferenceData", "RewardTrainer", "TrainerConfig", "is_validation"]
-
 
 class RewardTrainer:
     """Owns the optimisers and the adaptive L2 coefficient of one ensemble."""
