@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ PREFERENCE_DEFAULTS: dict[str, Any] = {
     "oversample": 10, "pretrain_frac": 0.25, "pretrain_clips": 400, "ensemble_size": 3,
     "update_epochs": 10, "pretrain_epochs": 100, "background_reward": False,
     "reward_schedule": "fast", "reward_norm": "recent", "pool_clips": 3000,
-    "reward_l2": "adaptive",
+    "reward_l2": "adaptive", "reward_val_frac": 1.0 / math.e,
 }
 """Preference-learning settings used when neither the CLI nor the preset's [preference] says."""
 PREFERENCE_CHOICES: dict[str, tuple[str, ...]] = {
@@ -107,6 +108,11 @@ class TrainConfig:
     """The reward nets' weight decay: adaptive, the paper's (raised or lowered after each epoch
     to keep validation loss 1.1-1.5x training loss); off, none. Default: the preset's
     [preference] reward_l2, else adaptive."""
+    reward_val_frac: float | None = None
+    """Share of the labels held out from reward training, for adaptive L2, early stopping and
+    the held-out metrics (a stable hash split). 0 trains on every label, as PEBBLE does; it
+    needs --reward-l2 off and --reward-schedule full, and leaves reward_val_acc empty.
+    Default: the preset's [preference] reward_val_frac, else 1/e (the paper's)."""
     reward_norm: Literal["recent", "labelled"] | None = None
     """What the learned reward is standardised on (zero mean, unit std) after each update:
     recent, the agent's newest clips; labelled, those and the labelled clips together.
@@ -200,6 +206,13 @@ class TrainConfig:
         for key, choices in PREFERENCE_CHOICES.items():
             if pref[key] not in choices:
                 raise ConfigError(f"{key} must be {' or '.join(choices)}, got {pref[key]!r}")
+        if not 0.0 <= pref["reward_val_frac"] < 1.0:
+            raise ConfigError(f"--reward-val-frac must be in [0, 1), got {pref['reward_val_frac']}")
+        if pref["reward_val_frac"] == 0 and (pref["reward_l2"], pref["reward_schedule"]) != (
+                "off", "full"):
+            raise ConfigError("--reward-val-frac 0 holds no labels out, which adaptive L2 and the "
+                              "fast schedule's early stopping need: add --reward-l2 off "
+                              "--reward-schedule full")
         if not 0.0 <= pref["pretrain_frac"] <= 1.0:
             raise ConfigError(f"--pretrain-frac must be in [0, 1], got {pref['pretrain_frac']}")
         if self.on_hack not in ("ask", "none"):
@@ -296,6 +309,7 @@ class ResolvedConfig:
     reward_schedule: str = "fast"
     reward_norm: str = "recent"
     reward_l2: str = "adaptive"
+    reward_val_frac: float = 1.0 / math.e
     pool_clips: int = 3000
     unsup_steps: int = 0
     """SAC: PEBBLE pre-training steps (0 for other algorithms)."""

@@ -115,7 +115,8 @@ class _Run:
                 pool_capacity=rc.pool_clips, pool_max_bytes=cfg.pool_mb << 20,
                 background=bool(rc.background_reward),
                 norm_source=rc.reward_norm,
-                trainer=TrainerConfig.for_run(rc.reward_schedule, rc.reward_l2),
+                trainer=TrainerConfig.for_run(rc.reward_schedule, rc.reward_l2,
+                                              rc.reward_val_frac),
             )
             self.learner = PreferenceLearner.create(
                 venv.observation_space, venv.action_space, lc, self.rd.store_path,

@@ -1,4 +1,5 @@
 import copy
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -86,6 +87,26 @@ def test_trainer_learns_toy_reward_and_reports_diagnostics():
     assert stats.pairs_per_s > 0 and stats.seconds > 0
     s = stats.summary()
     assert set(s) >= {"reward/val_acc", "reward/l2", "reward/val_loss", "reward/ece"}
+
+
+def test_val_frac_zero_trains_on_every_label_and_reports_no_held_out_metrics():
+    cfg = TrainerConfig(epochs=30, val_frac=0.0, adapt_l2=False, l2_init=0.0)
+    ens = RewardEnsemble.from_spaces(OBS, ACT, seed=0, device="cpu")
+    tr = RewardTrainer(ens, cfg, rng=np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" on the empty held-out set
+        stats = tr.train(toy_dataset(60))
+    assert (stats.n_train, stats.n_val) == (60, 0) and stats.train_acc > 0.9
+    assert np.isnan(stats.val_acc) and np.isnan(stats.val_loss) and np.isnan(stats.ece)
+    assert stats.member_val_acc == [] or all(np.isnan(stats.member_val_acc))
+    # the split always holds out labels otherwise, even from a handful
+    held = RewardTrainer(RewardEnsemble.from_spaces(OBS, ACT, seed=0, device="cpu"),
+                         TrainerConfig(epochs=1), rng=np.random.default_rng(0))
+    assert held.train(toy_dataset(60)).n_val > 0
+    with pytest.raises(ValueError, match="val_frac 0 holds no labels out"):
+        TrainerConfig(val_frac=0.0)  # adaptive L2 on
+    with pytest.raises(ValueError, match="val_frac 0 holds no labels out"):
+        TrainerConfig.for_run("fast", "off", 0.0)  # early stopping on
 
 
 def test_validation_split_is_stable_as_labels_grow():

@@ -212,6 +212,25 @@ def test_reward_l2_off_trains_without_weight_decay(tmp_path):
     assert runs["adaptive"] and all(v > 0.0 for v in runs["adaptive"])
 
 
+def test_reward_val_frac_zero_trains_on_every_label(tmp_path):
+    from prefrl.training import train
+
+    for bad in ({}, {"reward_l2": "off"}, {"reward_schedule": "full"}):
+        with pytest.raises(ConfigError, match="--reward-val-frac 0 holds no labels out"):
+            TrainConfig(env="Pendulum", reward_val_frac=0.0, **bad).resolve()
+    with pytest.raises(ConfigError, match="reward-val-frac must be in"):
+        TrainConfig(env="Pendulum", reward_val_frac=1.0).resolve()
+    assert TrainConfig(env="Pendulum").resolve().reward_val_frac == pytest.approx(0.36788, abs=1e-5)
+    run = tmp_path / "all"
+    train(TrainConfig(env="Pendulum", steps=2048, labels=20, pretrain_clips=30,
+                      pretrain_epochs=5, update_epochs=2, progress=False, tensorboard=False,
+                      torch_threads=1, run_dir=run, seed=3, reward_l2="off",
+                      reward_schedule="full", reward_val_frac=0.0, update_every=512))
+    rows = [r for r in metrics(run) if r["reward_train_acc"]]
+    assert rows and all(r["reward_val_acc"] in ("", "nan") for r in rows)
+    assert json.loads((run / "config.json").read_text())["resolved"]["reward_val_frac"] == 0.0
+
+
 def test_preset_preference_keys_are_checked_and_pool_clips_bounds_the_pool(tmp_path):
     from prefrl.training import train
 

@@ -77,8 +77,10 @@ class RewardTrainer:
     # ------------------------------------------------------------------ training
     def split(self, data: PreferenceData) -> tuple[np.ndarray, np.ndarray]:
         """Indices of training and validation labels."""
-        val = np.array([is_validation(k, self.config.val_frac) for k in data.pair_keys], bool)
         idx = np.arange(len(data))
+        if self.config.val_frac == 0:
+            return idx, idx[:0]  # every label trains; held-out metrics are NaN
+        val = np.array([is_validation(k, self.config.val_frac) for k in data.pair_keys], bool)
         if val.all() or (not val.any() and self.config.val_frac > 0 and len(data) > 3):
             val[:] = False  # degenerate: too few labels for a split; validate on train
             return idx, idx
@@ -216,7 +218,8 @@ class RewardTrainer:
         epochs = c.epochs if epochs is None else epochs
         start = time.perf_counter()
         train_idx, val_idx = self.split(data)
-        has_val = val_idx is not train_idx
+        no_val = len(val_idx) == 0 and len(train_idx) > 0  # val_frac 0: nothing held out
+        has_val = val_idx is not train_idx and not no_val
         src = PairSource(data, self.ensemble.device, self._device_bytes(c.device_data_bytes))
         if not self.ensemble.input_stats_set() and len(train_idx) > 0:
             self.ensemble.set_input_stats(*self._sample_steps(src, train_idx, 200_000))
@@ -265,6 +268,8 @@ class RewardTrainer:
                 rest_loss, rest_p = engine.evaluate(src, rest)
                 va_loss = (va_loss * len(va_epoch) + rest_loss * len(rest)) / len(va_eval)
                 va_p, va_eval = np.concatenate([va_p, rest_p], 1), np.concatenate([va_epoch, rest])
+        if no_val:  # report no held-out metrics rather than training ones
+            va_loss, va_p, va_eval = np.full_like(tr_loss, np.nan), tr_p[:, :0], va_eval[:0]
         mu = np.asarray(data.mu, np.float64)
         mu_tr, mu_va = mu[tr_eval], mu[va_eval]
         eps = c.misclick_eps

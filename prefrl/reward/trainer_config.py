@@ -105,20 +105,29 @@ class TrainerConfig:
         return cls(**{**settings, **overrides})
 
     @classmethod
-    def for_run(cls, schedule: str = "fast", l2: str = "adaptive") -> TrainerConfig:
-        """A run's trainer: ``reward_schedule`` fast or full, ``reward_l2`` adaptive or off.
+    def for_run(cls, schedule: str = "fast", l2: str = "adaptive",
+                val_frac: float = 1.0 / math.e) -> TrainerConfig:
+        """A run's trainer from its reward_schedule, reward_l2 and reward_val_frac.
+
+        ``schedule`` fast or full, ``l2`` adaptive or off, ``val_frac`` the share of labels
+        held out (0: train on every label; needs full and off).
 
         >>> TrainerConfig.for_run("full", "off").adapt_l2, TrainerConfig.for_run().patience
         (False, 3)
         """
-        no_l2: dict[str, Any] = {} if l2 == "adaptive" else {"adapt_l2": False, "l2_init": 0.0}
-        return cls.fast(**no_l2) if schedule == "fast" else cls(**no_l2)
+        kw: dict[str, Any] = {"val_frac": val_frac}
+        if l2 != "adaptive":
+            kw.update(adapt_l2=False, l2_init=0.0)
+        return cls.fast(**kw) if schedule == "fast" else cls(**kw)
 
     def __post_init__(self) -> None:
         if self.patience < 0 or (self.replay is not None and self.replay < 0):
             raise ValueError("patience >= 0 and replay >= 0 (or None) are required")
         if not 0.0 <= self.val_frac < 1.0:
             raise ValueError(f"val_frac must be in [0, 1), got {self.val_frac}")
+        if self.val_frac == 0 and (self.adapt_l2 or self.patience > 0):
+            raise ValueError("val_frac 0 holds no labels out, which adaptive L2 and early "
+                             "stopping need: turn both off")
         if self.batch_size < 1 or self.epochs < 0 or self.lr <= 0:
             raise ValueError("batch_size >= 1, epochs >= 0 and lr > 0 are required")
 
