@@ -74,7 +74,8 @@ def setting_table(rows, random) -> list[str]:
         frac = None
         if setting != "true" and len(twins) == len(seeds) and env in random:
             frac = (mean - random[env]) / (sum(twins) / len(twins) - random[env])
-        goal = GOALS.get((env, setting))
+        budget = "-".join(setting.split("-")[:2])  # an ablation's goal is its budget's
+        goal = GOALS.get((env, setting), GOALS.get((env, budget)))
         verdict = "" if goal is None or frac is None else \
             f">= {goal}: {'met' if frac >= goal else 'not met'}"  # unrounded, as the goal reads
         lines.append(f"| {env} | {setting} | {', '.join(map(str, seeds))} | "
