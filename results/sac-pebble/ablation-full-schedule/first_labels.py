@@ -52,6 +52,13 @@ def clip_windows(path: str, lo: int, hi: int) -> tuple[np.ndarray, ...]:
             rews[window].sum(1))
 
 
+def runner_clips(path: str, n: int = 600) -> tuple[np.ndarray, ...]:
+    """``n`` fixed random windows of steps 20k-300k of a true-reward run's replay buffer."""
+    obs, acts, ret = clip_windows(path, 20_000, 300_000)
+    keep = np.random.default_rng(0).choice(len(ret), n, replace=False)
+    return obs[keep], acts[keep], ret[keep]
+
+
 class Pairs:
     """Labelled pairs over a clip array (the trainer's ``PreferenceData`` protocol)."""
 
@@ -96,9 +103,7 @@ def main(explore: str, runner: str, budgets: list[int], reps: int = 10) -> None:
     """Print the table for label budgets ``budgets``, ``reps`` repetitions each."""
     torch.set_num_threads(1)
     e_obs, e_acts, e_ret = clip_windows(explore, 0, 10_000)
-    r_obs, r_acts, r_ret = clip_windows(runner, 20_000, 300_000)
-    keep = np.random.default_rng(0).choice(len(r_ret), 600, replace=False)
-    r_obs, r_acts, r_ret = r_obs[keep], r_acts[keep], r_ret[keep]
+    r_obs, r_acts, r_ret = runner_clips(runner)
     preset = load_preset("HalfCheetah")
     obs_space, act_space, _ = spaces_of(preset)
     print(f"exploration clips {len(e_ret)} (true return {e_ret.min():.1f} to {e_ret.max():.1f}, "

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import torch
-from first_labels import SETTINGS, clip_windows, learned_returns
+from first_labels import SETTINGS, learned_returns, runner_clips
 from scipy.stats import spearmanr
 
 from prefrl.envs import load_preset
@@ -56,9 +56,7 @@ class FirstLabels:
 def main(run: str, runner: str, budgets: list[int]) -> None:
     """Print one row per budget and trainer setting."""
     torch.set_num_threads(1)
-    r_obs, r_acts, r_ret = clip_windows(runner, 20_000, 300_000)
-    keep = np.random.default_rng(0).choice(len(r_ret), 600, replace=False)
-    r_obs, r_acts, r_ret = r_obs[keep], r_acts[keep], r_ret[keep]
+    r_obs, r_acts, r_ret = runner_clips(runner)
     preset = load_preset("HalfCheetah")
     obs_space, act_space, _ = spaces_of(preset)
     with open_labels(run) as src:

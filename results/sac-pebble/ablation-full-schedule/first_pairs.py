@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import torch
-from first_labels import SETTINGS, Pairs, clip_windows, learned_returns
+from first_labels import SETTINGS, Pairs, clip_windows, learned_returns, runner_clips
 from scipy.special import expit
 from scipy.stats import spearmanr
 
@@ -28,9 +28,7 @@ def main(explore: str, runner: str, n: int, reps: int) -> None:
     """Print one row per selection and trainer."""
     torch.set_num_threads(1)
     e_obs, e_acts, e_ret = clip_windows(explore, 0, 10_000)
-    r_obs, r_acts, r_ret = clip_windows(runner, 20_000, 300_000)
-    keep = np.random.default_rng(0).choice(len(r_ret), 600, replace=False)
-    r_obs, r_acts, r_ret = r_obs[keep], r_acts[keep], r_ret[keep]
+    r_obs, r_acts, r_ret = runner_clips(runner)
     preset = load_preset("HalfCheetah")
     obs_space, act_space, _ = spaces_of(preset)
     for how in ("uniform", "disagreement"):
