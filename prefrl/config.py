@@ -187,6 +187,13 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"preset {preset.name}: unknown [preference] key {unknown[0]!r}; "
                               f"known: {', '.join(pref)}")
+        for key, value in preset_pref.items():
+            want = type(PREFERENCE_DEFAULTS[key])
+            fits = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    if want is float else type(value) is want)
+            if not fits:
+                raise ConfigError(f"preset {preset.name}: [preference] {key} must be a "
+                                  f"{want.__name__}, got {value!r}")
         pref.update(preset_pref)
         pref.update({k: getattr(self, k) for k in pref
                      if getattr(self, k, None) is not None})

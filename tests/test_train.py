@@ -218,6 +218,12 @@ def test_reward_val_frac_zero_trains_on_every_label(tmp_path):
     for bad in ({}, {"reward_l2": "off"}, {"reward_schedule": "full"}):
         with pytest.raises(ConfigError, match="--reward-val-frac 0 holds no labels out"):
             TrainConfig(env="Pendulum", reward_val_frac=0.0, **bad).resolve()
+    base = (Path(__file__).parents[1] / "envs" / "Pendulum.toml").read_text()
+    for key, bad in (("reward_val_frac", '"x"'), ("pool_clips", "2.5"), ("oversample", "true")):
+        wrong = tmp_path / f"Pendulum-{key}.toml"
+        wrong.write_text(base + f"\n[preference]\n{key} = {bad}\n")
+        with pytest.raises(ConfigError, match=f"\\[preference\\] {key} must be a"):
+            TrainConfig(env=str(wrong)).resolve()
     with pytest.raises(ConfigError, match="reward-val-frac must be in"):
         TrainConfig(env="Pendulum", reward_val_frac=1.0).resolve()
     assert TrainConfig(env="Pendulum").resolve().reward_val_frac == pytest.approx(0.36788, abs=1e-5)
