@@ -18,25 +18,11 @@ from typing import Any, Literal
 
 from prefrl.envs import ALGOS, EnvPreset, load_preset
 from prefrl.oracles import TEACHER_PRESETS
-from prefrl.presets import preset_from_json
+from prefrl.presets import PREFERENCE_CHOICES, PREFERENCE_DEFAULTS, preset_from_json
 from prefrl.query import SELECTORS
 
 FORMAT = "prefrl-run-config"
 VERSION = 1
-
-
-PREFERENCE_DEFAULTS: dict[str, Any] = {
-    "oversample": 10, "pretrain_frac": 0.25, "pretrain_clips": 400, "ensemble_size": 3,
-    "update_epochs": 10, "pretrain_epochs": 100, "background_reward": False,
-    "reward_schedule": "fast", "reward_norm": "recent", "pool_clips": 3000,
-    "reward_l2": "adaptive", "reward_val_frac": 1.0 / math.e,
-}
-"""Preference-learning settings used when neither the CLI nor the preset's [preference] says."""
-PREFERENCE_CHOICES: dict[str, tuple[str, ...]] = {
-    "reward_schedule": ("fast", "full"), "reward_norm": ("recent", "labelled"),
-    "reward_l2": ("adaptive", "off"),
-}
-"""The allowed values of the preference settings that name a choice."""
 
 
 class ConfigError(ValueError):
@@ -100,19 +86,20 @@ class TrainConfig:
     reward_schedule: Literal["fast", "full"] | None = None
     """fast: each reward update trains on the new labels plus a replayed share of the old,
     stopping when validation loss stops falling; full: every label for every epoch (the
-    paper's fixed schedule). Default: the preset's [preference] reward_schedule, else fast.
+    paper's fixed schedule). Default: the preset's algorithm table (e.g. [sac]), else its
+    [preference], else fast.
     On HalfCheetah and Swimmer (2 seeds each, 300k steps, 700 labels) fast cut reward fitting
     3-5x with held-out accuracy and final return within seed noise (results/overhead, "Fast vs
     full on RL runs")."""
     reward_l2: Literal["adaptive", "off"] | None = None
     """The reward nets' weight decay: adaptive, the paper's (raised or lowered after each epoch
     to keep validation loss 1.1-1.5x training loss); off, none. Default: the preset's
-    [preference] reward_l2, else adaptive."""
+    algorithm table, else its [preference], else adaptive."""
     reward_val_frac: float | None = None
     """Share of the labels held out from reward training, for adaptive L2, early stopping and
     the held-out metrics (a stable hash split). 0 trains on every label, as PEBBLE does; it
     needs --reward-l2 off and --reward-schedule full, and leaves reward_val_acc empty.
-    Default: the preset's [preference] reward_val_frac, else 1/e (the paper's)."""
+    Default: the preset's algorithm table, else its [preference], else 1/e (the paper's)."""
     reward_norm: Literal["recent", "labelled"] | None = None
     """What the learned reward is standardised on (zero mean, unit std) after each update:
     recent, the agent's newest clips; labelled, those and the labelled clips together.
@@ -182,19 +169,8 @@ class TrainConfig:
             raise ConfigError(f"--selector kcenter-disagreement needs vector observations; "
                               f"{preset.name} has image frames")
         pref = dict(PREFERENCE_DEFAULTS)
-        preset_pref = getattr(preset, "preference", {})
-        unknown = sorted(set(preset_pref) - set(pref))
-        if unknown:
-            raise ConfigError(f"preset {preset.name}: unknown [preference] key {unknown[0]!r}; "
-                              f"known: {', '.join(pref)}")
-        for key, value in preset_pref.items():
-            want = type(PREFERENCE_DEFAULTS[key])
-            fits = (isinstance(value, (int, float)) and not isinstance(value, bool)
-                    if want is float else type(value) is want)
-            if not fits:
-                raise ConfigError(f"preset {preset.name}: [preference] {key} must be a "
-                                  f"{want.__name__}, got {value!r}")
-        pref.update(preset_pref)
+        pref.update(preset.preference)
+        pref.update({k: v for k, v in preset.algo_overrides.get(algo, {}).items() if k in pref})
         pref.update({k: getattr(self, k) for k in pref
                      if getattr(self, k, None) is not None})
         if self.reward_training is not None:
@@ -219,7 +195,7 @@ class TrainConfig:
                 "off", "full"):
             raise ConfigError("--reward-val-frac 0 holds no labels out, which adaptive L2 and the "
                               "fast schedule's early stopping need: add --reward-l2 off "
-                              "--reward-schedule full")
+                              "--reward-schedule full, or a --reward-val-frac above 0")
         if not 0.0 <= pref["pretrain_frac"] <= 1.0:
             raise ConfigError(f"--pretrain-frac must be in [0, 1], got {pref['pretrain_frac']}")
         if self.on_hack not in ("ask", "none"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -38,8 +39,21 @@ PRESET_DIR = Path(os.environ.get("PREFRL_ENVS_DIR")
 """Default preset folder: ``$PREFRL_ENVS_DIR``, else the installed package's presets, else
 ``envs/`` at the repository root (a checkout or an editable install)."""
 
-# Preset-level settings an algorithm table may override (they are not SB3 kwargs); the
-# PEBBLE settings unsup_steps / feedback_every are read from the [sac] table (prefrl.config).
+PREFERENCE_DEFAULTS: dict[str, Any] = {
+    "oversample": 10, "pretrain_frac": 0.25, "pretrain_clips": 400, "ensemble_size": 3,
+    "update_epochs": 10, "pretrain_epochs": 100, "background_reward": False,
+    "reward_schedule": "fast", "reward_norm": "recent", "pool_clips": 3000,
+    "reward_l2": "adaptive", "reward_val_frac": 1.0 / math.e,
+}
+"""Preference-learning settings of a run where neither the CLI nor the preset says. A preset
+sets them in its [preference] table, or for one algorithm's runs in that algorithm's table."""
+PREFERENCE_CHOICES: dict[str, tuple[str, ...]] = {
+    "reward_schedule": ("fast", "full"), "reward_norm": ("recent", "labelled"),
+    "reward_l2": ("adaptive", "off"),
+}
+"""The allowed values of the preference settings that name a choice."""
+# Preset-level settings an algorithm table may override besides [preference] keys (they are
+# not SB3 kwargs): the PEBBLE settings unsup_steps / feedback_every are read from [sac].
 _ALGO_OVERRIDES = {"n_envs": int, "normalize_obs": bool, "unsup_steps": int, "feedback_every": int}
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "env_id": str, "horizon": int, "clip_len": int, "labels": int, "steps": int, "algo": str,
@@ -84,9 +98,11 @@ class EnvPreset:
         n_envs: parallel envs the default hyper-parameters assume.
         normalize_obs: wrap the vec env in ``VecNormalize`` on observations.
         algo_kwargs: per algorithm, keyword arguments of its SB3 class (plain TOML types).
-        algo_overrides: per algorithm, ``n_envs`` / ``normalize_obs`` that differ from the above.
+        algo_overrides: per algorithm, ``n_envs`` / ``normalize_obs`` that differ from the above,
+            and :data:`PREFERENCE_DEFAULTS` keys for that algorithm's runs (beating
+            :attr:`preference`), e.g. ``{"sac": {"reward_schedule": "full"}}``.
         reward_model: overrides of the reward model's settings, e.g. ``{"hidden": [64, 64]}``.
-        preference: overrides of the preference-learning defaults of a run, e.g.
+        preference: overrides of :data:`PREFERENCE_DEFAULTS` for a run, e.g.
             ``{"pretrain_frac": 0.0909, "update_epochs": 3}`` (see ``prefrl.config``).
         sticky_actions: ALE ``repeat_action_probability`` (None: the env's default).
         score_mask: hide the on-screen score from the reward model (Atari, see
@@ -139,6 +155,11 @@ class EnvPreset:
             (self.sticky_actions is None or 0.0 <= self.sticky_actions <= 1.0,
              f"sticky_actions must be in [0, 1], got {self.sticky_actions}"),
         ]
+        tables = {"preference": self.preference}
+        for algo, overrides in self.algo_overrides.items():
+            tables[algo] = {k: v for k, v in overrides.items() if k not in _ALGO_OVERRIDES}
+        for table, values in tables.items():
+            checks += [(False, msg) for msg in _preference_errors(table, values)]
         for ok, msg in checks:
             if not ok:
                 raise ValueError(f"preset {self.name!r}: {msg}")
@@ -174,6 +195,21 @@ class EnvPreset:
         """Whether ``algo``'s hyper-parameters assume ``VecNormalize`` on observations."""
         ov = self.algo_overrides.get((algo or self.algo).lower(), {})
         return bool(ov.get("normalize_obs", self.normalize_obs))
+
+
+def _preference_errors(table: str, values: dict[str, Any]) -> list[str]:
+    """What is wrong with a preset's [preference] (or an algorithm table's preference keys)."""
+    errors = []
+    for key, value in values.items():
+        if key not in PREFERENCE_DEFAULTS:
+            errors.append(f"unknown [{table}] key {key!r}; known: {', '.join(PREFERENCE_DEFAULTS)}")
+            continue
+        want = type(PREFERENCE_DEFAULTS[key])
+        fits = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                if want is float else type(value) is want)
+        if not fits:
+            errors.append(f"[{table}] {key} must be a {want.__name__}, got {value!r}")
+    return errors
 
 
 def _optimizer_class(name: str) -> type:
@@ -246,6 +282,9 @@ def _parse_algo_table(path: Path, algo: str, table: dict[str, Any]) -> tuple[dic
     for k, v in table.items():
         if k in _ALGO_OVERRIDES:
             _check_type(path, f"{algo}.{k}", v, _ALGO_OVERRIDES[k])
+            overrides[k] = v
+            continue
+        if k in PREFERENCE_DEFAULTS:  # type-checked with [preference] (EnvPreset)
             overrides[k] = v
             continue
         _check_plain(path, f"{algo}.{k}", v)

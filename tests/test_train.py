@@ -237,6 +237,37 @@ def test_reward_val_frac_zero_trains_on_every_label(tmp_path):
     assert json.loads((run / "config.json").read_text())["resolved"]["reward_val_frac"] == 0.0
 
 
+def test_an_algorithm_table_sets_preference_keys_for_that_algorithms_runs(tmp_path):
+    """[sac] reward_schedule beats [preference]'s for SAC runs only; the CLI beats both."""
+    from prefrl.presets import load_preset, preset_from_json
+
+    base = (Path(__file__).parents[1] / "envs" / "Pendulum.toml").read_text()
+    preset = tmp_path / "PendulumSacAll.toml"
+    preset.write_text(base.replace("[sac]\n", '[sac]\nreward_schedule = "full"\n'
+                                   'reward_l2 = "off"\nreward_val_frac = 0\n')
+                      + '\n[preference]\nreward_schedule = "fast"\npool_clips = 500\n')
+    sac = TrainConfig(env=str(preset), algo="sac").resolve()
+    assert (sac.reward_schedule, sac.reward_l2, sac.reward_val_frac, sac.pool_clips) == (
+        "full", "off", 0, 500)
+    ppo = TrainConfig(env=str(preset), algo="ppo").resolve()
+    assert (ppo.reward_schedule, ppo.reward_l2, ppo.pool_clips) == ("fast", "adaptive", 500)
+    assert TrainConfig(env=str(preset), algo="sac", reward_val_frac=0.25, reward_l2="adaptive",
+                       reward_schedule="fast").resolve().reward_val_frac == 0.25
+    with pytest.raises(ConfigError, match="--reward-val-frac 0 holds no labels out"):
+        TrainConfig(env=str(preset), algo="sac", reward_schedule="fast").resolve()
+    # an algorithm table's preference keys are type-checked like [preference]'s, and a run
+    # keeps them in its stored preset
+    wrong = tmp_path / "PendulumSacBad.toml"
+    wrong.write_text(base.replace("[sac]\n", '[sac]\nreward_val_frac = "none"\n'))
+    with pytest.raises(ConfigError, match="\\[sac\\] reward_val_frac must be a float"):
+        TrainConfig(env=str(wrong), algo="sac").resolve()
+    stored = TrainConfig(env=str(preset), algo="sac").resolve().to_json()["preset"]
+    assert preset_from_json(stored).algo_overrides["sac"]["reward_schedule"] == "full"
+    with pytest.raises(ValueError, match="unknown \\[preference\\] key 'pool_clip'"):
+        preset_from_json({**stored, "preference": {"pool_clip": 50}})
+    assert "reward_schedule" not in load_preset("Pendulum").algo_overrides.get("ppo", {})
+
+
 def test_preset_preference_keys_are_checked_and_pool_clips_bounds_the_pool(tmp_path):
     from prefrl.training import train
 
