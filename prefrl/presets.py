@@ -155,6 +155,10 @@ class EnvPreset:
             (self.sticky_actions is None or 0.0 <= self.sticky_actions <= 1.0,
              f"sticky_actions must be in [0, 1], got {self.sticky_actions}"),
         ]
+        ovs = self.algo_overrides
+        if not (isinstance(self.preference, dict) and isinstance(ovs, dict)
+                and all(isinstance(t, dict) for t in ovs.values())):
+            raise ValueError(f"preset {self.name!r}: preference and algo_overrides must be tables")
         tables = {"preference": self.preference}
         for algo, overrides in self.algo_overrides.items():
             tables[algo] = {k: v for k, v in overrides.items() if k not in _ALGO_OVERRIDES}

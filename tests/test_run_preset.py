@@ -40,7 +40,16 @@ def test_a_malformed_stored_preset_is_a_one_line_error(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ConfigError, match="stored preset 'Pendulum' is malformed: .*horizon"):
         resolve_run(tmp_path)
-    cfg["preset"] = {k: v for k, v in cfg["preset"].items() if k != "env_id"}
+    good = dict(cfg["preset"], horizon=200)
+    for bad in ({"preference": 5}, {"algo_overrides": []}, {"algo_overrides": {"sac": 3}},
+                {"preference": {"pool_clip": 50}},
+                {"algo_overrides": {"sac": {"reward_val_frac": "none"}}}):
+        cfg["preset"] = {**good, **bad}
+        (tmp_path / "config.json").write_text(json.dumps(cfg))
+        with pytest.raises(ConfigError, match="stored preset 'Pendulum' is malformed: .*"
+                           "(tables|pool_clip|reward_val_frac must be a float)"):
+            resolve_run(tmp_path)
+    cfg["preset"] = {k: v for k, v in good.items() if k != "env_id"}
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ConfigError, match="malformed"):
         resolve_run(tmp_path)
