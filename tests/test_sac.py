@@ -43,6 +43,9 @@ train_freq = 4
 policy_kwargs = { net_arch = [32, 32] }
 unsup_steps = 400
 feedback_every = 200
+reward_schedule = "full"  # the MuJoCo presets' SAC reward training
+reward_l2 = "off"
+reward_val_frac = 0
 [reward_model]
 hidden = [32, 32]
 """
@@ -189,6 +192,14 @@ def test_sac_presets_and_config():
     small = TrainConfig(env="HalfCheetah", algo="sac", steps=20_000, labels=100).resolve()
     assert small.unsup_steps == 4000 and small.feedback_every == 1600
     assert TrainConfig(env="Hopper", algo="sac", reward="true").resolve().unsup_steps == 0
+    # SAC's first session has few labels: its reward trains as PEBBLE's does, on every label
+    # every epoch without weight decay; PPO keeps the default (fast, 1/e held out, adaptive L2)
+    for name in ("HalfCheetah", "Walker2d", "Hopper", "Pendulum"):
+        sac = TrainConfig(env=name, algo="sac").resolve()
+        assert (sac.reward_schedule, sac.reward_l2, sac.reward_val_frac) == ("full", "off", 0)
+        ppo = TrainConfig(env=name, algo="ppo").resolve()
+        assert (ppo.reward_schedule, ppo.reward_l2, ppo.reward_val_frac) == (
+            "fast", "adaptive", pytest.approx(0.3679, abs=1e-4))
     with pytest.raises(ConfigError, match="unsup-steps"):
         TrainConfig(env="Pendulum", algo="sac", steps=1000, unsup_steps=1000).resolve()
     with pytest.raises(ConfigError, match="continuous actions"):
