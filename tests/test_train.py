@@ -241,7 +241,8 @@ def test_an_algorithm_table_sets_preference_keys_for_that_algorithms_runs(tmp_pa
     """[sac] reward_schedule beats [preference]'s for SAC runs only; the CLI beats both."""
     from prefrl.presets import load_preset, preset_from_json
 
-    base = (Path(__file__).parents[1] / "envs" / "Pendulum.toml").read_text()
+    base = "\n".join(line for line in (Path(__file__).parents[1] / "envs" / "Pendulum.toml")
+                     .read_text().splitlines() if not line.startswith("reward_")) + "\n"
     preset = tmp_path / "PendulumSacAll.toml"
     preset.write_text(base.replace("[sac]\n", '[sac]\nreward_schedule = "full"\n'
                                    'reward_l2 = "off"\nreward_val_frac = 0\n')
