@@ -160,7 +160,7 @@ class EnvPreset:
                 and all(isinstance(t, dict) for t in ovs.values())):
             raise ValueError(f"preset {self.name!r}: preference and algo_overrides must be tables")
         tables = {"preference": self.preference}
-        for algo, overrides in self.algo_overrides.items():
+        for algo, overrides in ovs.items():
             tables[algo] = {k: v for k, v in overrides.items() if k not in _ALGO_OVERRIDES}
         for table, values in tables.items():
             checks += [(False, msg) for msg in _preference_errors(table, values)]
