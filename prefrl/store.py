@@ -381,10 +381,7 @@ class LabelStore:
 
     # -- export / import -------------------------------------------------------------------
     def export(self, dir: str | Path) -> dict[str, int]:
-        """Write ``labels.jsonl`` and ``clips.npz`` into ``dir`` (one snapshot); return counts.
-
-        See :func:`prefrl.store_io.export_store`.
-        """
+        """Write ``labels.jsonl`` and ``clips.npz`` into ``dir`` (see ``store_io.export_store``)."""
         from prefrl.store_io import export_store
 
         return export_store(self, dir)

@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_store import make_clip, populate
+from test_store_io import npy_bytes
 
 from prefrl.store import LabelStore, StoreError
 from prefrl.store_validate import ExportError
@@ -79,16 +80,6 @@ class Case:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # hypothesis' printer
         p.text(repr(self))
-
-
-def _npy(a: np.ndarray, header: dict[str, Any] | None = None, pickle: bool = False) -> bytes:
-    buf = io.BytesIO()
-    if header is None:
-        np.lib.format.write_array(buf, a, allow_pickle=pickle)
-    else:
-        np.lib.format.write_array_header_1_0(buf, header)
-        buf.write(a.tobytes())
-    return buf.getvalue()
 
 
 def _jsonl(lines: list[dict[str, Any]]) -> str:
@@ -229,28 +220,28 @@ def _bad_member(draw: Any, name: str, data: bytes) -> tuple[str, bytes]:
 def _mutated_member(draw: Any, what: str, hashed: bool, shape: tuple[int, ...],
                     dtype: np.dtype, data: bytes) -> bytes:
     if what == "pickle":
-        return _npy(np.array([{"x": 1}] * max(1, shape[0]), dtype=object), pickle=True)
+        return npy_bytes(np.array([{"x": 1}] * max(1, shape[0]), dtype=object), pickle=True)
     if what == "huge":
         dims = draw(st.lists(st.integers(1, 2**62), min_size=1, max_size=3))
         body = np.zeros(draw(st.integers(0, 64)), np.uint8)
-        return _npy(body, {"descr": dtype.str, "fortran_order": False, "shape": tuple(dims)})
+        return npy_bytes(body, {"descr": dtype.str, "fortran_order": False, "shape": tuple(dims)})
     if what == "shape":
         new = draw(st.lists(st.integers(0, 7), max_size=3).filter(
             lambda s: tuple(s) != shape and (hashed or not s or s[0] != shape[0])))
-        return _npy(np.zeros(new, dtype))
+        return npy_bytes(np.zeros(new, dtype))
     if what == "dtype":
         new = draw(st.sampled_from(["<f4", "<f8", "<i8", "|u1", "|b1", "<U3", "<c8"] if hashed
                                    else ["<U3", "<c8"]))
         if np.dtype(new) == dtype:
             new = "<U3"
-        return _npy(np.zeros(shape, new))
+        return npy_bytes(np.zeros(shape, new))
     if what == "cut":
         return data[:draw(st.integers(0, len(data) - 1))]
     if what == "junk":
         return draw(st.binary(max_size=64)).rjust(1, b"\0")
     a = np.lib.format.read_array(io.BytesIO(data)).astype(np.float32)
     a.reshape(-1)[draw(st.integers(0, a.size - 1))] = draw(st.sampled_from([np.nan, np.inf]))
-    return _npy(a)
+    return npy_bytes(a)
 
 
 @st.composite
@@ -321,7 +312,7 @@ def index_cases(draw: Any) -> Case:
 
 def _index_case(b: Base, doc: Any, file: str, fields: set[str | None]) -> Case:
     text = json.dumps(doc, allow_nan=True)
-    data = _npy(np.array(text))
+    data = npy_bytes(np.array(text))
     members = [(n, data if n == INDEX else d) for n, d in b.members.items()]
     return Case(_jsonl(b.lines), members, file, fields, (), f"index {fields}: {text[:80]}")
 

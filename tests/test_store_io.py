@@ -275,7 +275,8 @@ def _rewrite_npz(npz: Path, change) -> None:
                 z.writestr(name, new)
 
 
-def _npy(a: np.ndarray, header: dict | None = None, pickle: bool = False) -> bytes:
+def npy_bytes(a: np.ndarray, header: dict | None = None, pickle: bool = False) -> bytes:
+    """The bytes of ``a`` as a .npy member, with ``header`` written as given if set."""
     buf = io.BytesIO()
     if header is None:
         np.lib.format.write_array(buf, a, allow_pickle=pickle)
@@ -301,13 +302,13 @@ def test_npz_headers_are_checked_before_allocating(exported: Path, tmp_path: Pat
     victim = next(n for n in zipfile.ZipFile(npz).namelist() if n.endswith("/obs.npy"))
     huge = {"descr": "<f4", "fortran_order": False, "shape": (10**12, 3)}
     bad_members = [
-        _npy(np.zeros(3, np.float32), huge),  # would be a MemoryError
-        _npy(np.zeros(3, np.float32), {**huge, "shape": (2**62, 2**62)}),  # overflows int64
-        _npy(np.zeros(3, np.float32), {**huge, "shape": (5, 3)}),  # data shorter than shape
-        _npy(np.zeros((4, 3), np.float32)),  # wrong length
-        _npy(np.array([{"a": 1}] * 5, dtype=object), pickle=True),  # never unpickled
-        _npy(np.zeros((5, 3), "U2")),
-        _npy(np.full((5, 3), np.nan, np.float32)),
+        npy_bytes(np.zeros(3, np.float32), huge),  # would be a MemoryError
+        npy_bytes(np.zeros(3, np.float32), {**huge, "shape": (2**62, 2**62)}),  # overflows int64
+        npy_bytes(np.zeros(3, np.float32), {**huge, "shape": (5, 3)}),  # data shorter than shape
+        npy_bytes(np.zeros((4, 3), np.float32)),  # wrong length
+        npy_bytes(np.array([{"a": 1}] * 5, dtype=object), pickle=True),  # never unpickled
+        npy_bytes(np.zeros((5, 3), "U2")),
+        npy_bytes(np.full((5, 3), np.nan, np.float32)),
         b"\x93NUMPY\x09\x00garbage",
         b"",
     ]
@@ -326,7 +327,7 @@ def test_npz_headers_are_checked_before_allocating(exported: Path, tmp_path: Pat
     npz.write_bytes(good)
     _rewrite_npz(npz, lambda name, old: old)
     with zipfile.ZipFile(npz, "a") as z:
-        z.writestr("stray.npy", _npy(np.zeros(3)))
+        z.writestr("stray.npy", npy_bytes(np.zeros(3)))
     assert _import_error(exported, tmp_path).member == "stray.npy"
 
 
@@ -346,7 +347,7 @@ def test_clip_size_limit(exported: Path, tmp_path: Path, monkeypatch) -> None:
     ({"format": "prefrl-clips", "version": 1, "clips": [7]}, "clips[0]"),
 ])
 def test_bad_index_documents(exported: Path, tmp_path: Path, doc, field) -> None:
-    _rewrite_npz(exported / "clips.npz", lambda name, old: _npy(np.array(json.dumps(doc)))
+    _rewrite_npz(exported / "clips.npz", lambda name, old: npy_bytes(np.array(json.dumps(doc)))
                  if name == "__index__.npy" else old)
     e = _import_error(exported, tmp_path)
     assert (e.file, e.member, e.field) == ("clips.npz", "__index__.npy", field), str(e)
@@ -361,7 +362,7 @@ def test_bad_index_entries(exported: Path, tmp_path: Path, key, value) -> None:
             return old
         doc = _index(old)
         doc["clips"][1][key] = value
-        return _npy(np.array(json.dumps(doc)))
+        return npy_bytes(np.array(json.dumps(doc)))
 
     _rewrite_npz(exported / "clips.npz", change)
     e = _import_error(exported, tmp_path)
@@ -391,7 +392,7 @@ def test_failed_import_leaves_store_byte_for_byte(exported: Path, tmp_path: Path
     _write_records(exported, good)
     npz = exported / "clips.npz"  # found while inserting clips, inside the transaction
     last = _index(zipfile.ZipFile(npz).read("__index__.npy"))["clips"][-1]["hash"]
-    _rewrite_npz(npz, lambda name, old: _npy(np.full((5, 3), 7, np.float32))
+    _rewrite_npz(npz, lambda name, old: npy_bytes(np.full((5, 3), 7, np.float32))
                  if name == f"{last}/obs.npy" else old)
     with LabelStore(target) as t, pytest.raises(ExportError, match=f"clip {last} is corrupt"):
         t.import_(exported)
