@@ -6,11 +6,10 @@ the mean true reward per step, the share of flipped steps (|rooty| > 1.5 rad) an
 """
 import sys, torch, numpy as np
 from pathlib import Path
-from prefrl.reward.ensemble import RewardEnsemble
+from prefrl.reward.offline import export_run_model
 torch.set_num_threads(1)
 run = Path(sys.argv[1])
-st = torch.load(run / "checkpoint" / "learner.pt", map_location="cpu", weights_only=False)
-ens = RewardEnsemble.from_checkpoint(st["ensemble_configs"], st["ensemble"], "cpu")
+ens = export_run_model(run).ensemble  # the checkpoint's (final) ensemble
 print(f"model: {run}")
 print("window                                  learned/step  true/step  flipped  speed m/s")
 for spec in sys.argv[2:]:
