@@ -114,6 +114,10 @@ class TrainConfig:
     most (steps - unsup_steps) / 10)."""
     reset_critic: bool = True
     """SAC: re-initialise the critic when the reward switches from state entropy to learned."""
+    reset_actor: bool = False
+    """SAC: at that switch also re-initialise the actor and the entropy coefficient, so the agent
+    starts afresh on the learned reward; the replay buffer keeps the pre-training steps. PEBBLE
+    keeps the actor; on HalfCheetah its state-entropy actor spends most steps on its back."""
     pool_mb: int = 1024
     """Memory cap of the pool of candidate clips, in MiB (oldest clips are evicted)."""
     checkpoint_every: int | None = None

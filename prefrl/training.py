@@ -247,7 +247,7 @@ class _Run:
         sac: dict[str, Any] = {}
         if rc.algo == "sac":
             sac = dict(unsup_steps=rc.unsup_steps, pretrain_epochs=rc.pretrain_epochs,
-                       reset_critic=self.cfg.reset_critic)
+                       reset_critic=self.cfg.reset_critic, reset_actor=self.cfg.reset_actor)
         self.callback = (SACPreferenceCallback if sac else PreferenceCallback)(
             **sac, learner=self.learner, reward_env=self.reward_env, metrics=metrics,
             total_steps=rc.steps, update_every=rc.update_every, log_every=rc.log_every,

@@ -295,3 +295,43 @@ def test_reset_critic_reinitialises_critic_target_and_optimiser():
     assert not model.critic.optimizer.state  # fresh Adam moments
     for k, v in model.actor.state_dict().items():
         assert torch.equal(v, actor[k])  # the actor is kept
+
+
+def test_reset_actor_reinitialises_actor_optimiser_and_entropy_coefficient():
+    from stable_baselines3 import SAC
+
+    from prefrl.sb3.sac import reset_actor
+
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8, 8]}, device="cpu",
+                learning_starts=0, batch_size=16, ent_coef="auto_0.5", seed=0)
+    model.learn(64)
+    assert abs(model.log_ent_coef.item() - np.log(0.5)) > 1e-4  # alpha was learned
+    before = {k: v.clone() for k, v in model.actor.state_dict().items()}
+    critic = {k: v.clone() for k, v in model.critic.state_dict().items()}
+    reset_actor(model)
+    after = {k: v.clone() for k, v in model.actor.state_dict().items()}
+    assert all(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
+    assert not model.actor.optimizer.state and not model.ent_coef_optimizer.state
+    assert model.log_ent_coef.item() == pytest.approx(np.log(0.5))
+    assert model.ent_coef_optimizer.param_groups[0]["params"][0] is model.log_ent_coef
+    for k, v in model.critic.state_dict().items():
+        assert torch.equal(v, critic[k])  # the critic is kept
+    model.learn(32, reset_num_timesteps=False)  # it trains on from the fresh state
+    assert not torch.equal(model.actor.state_dict()["mu.weight"], after["mu.weight"])
+
+
+def test_sac_run_with_reset_actor_switches_to_a_fresh_actor(tmp_path, monkeypatch):
+    """--reset-actor: at the switch to the learned reward the actor is re-initialised once."""
+    from prefrl.sb3 import sac
+    from prefrl.training import train
+
+    calls = []
+    real = sac.reset_actor
+    monkeypatch.setattr(sac, "reset_actor", lambda m: (calls.append(m.num_timesteps), real(m)))
+    preset = tmp_path / "TinySAC.toml"
+    preset.write_text(TINY_PRESET)
+    train(TrainConfig(env=str(preset), steps=600, labels=8, unsup_steps=300,
+                      feedback_every=100, update_epochs=2, pretrain_epochs=5, reset_actor=True,
+                      progress=False, tensorboard=False, torch_threads=1,
+                      run_dir=tmp_path / "run"))
+    assert calls == [300]

@@ -14,12 +14,13 @@ stores actions scaled to [-1, 1]; relabelling maps them back to the env's action
 
 :class:`SACPreferenceCallback` drives it: state entropy for the first ``unsup_steps`` steps
 (the clips recorded then fill the candidate pool), then the first feedback session, a
-reward model trained for ``pretrain_epochs``, optionally a fresh critic, and a relabel after
-every reward update that goes live.
+reward model trained for ``pretrain_epochs``, optionally a fresh critic (and actor), and a
+relabel after every reward update that goes live.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -149,26 +150,52 @@ class RelabelReplayBuffer(ReplayBuffer):
         self.load_state_dict(load_npz(path))
 
 
+def _reinitialise(net: torch.nn.Module) -> None:
+    """Draw fresh initial weights for every layer inside ``net`` (torch's own init)."""
+    for m in net.modules():
+        reset = getattr(m, "reset_parameters", None)
+        if m is not net and callable(reset):
+            reset()
+
+
 def reset_critic(model: Any) -> None:
     """Re-initialise SAC's critic (and its target and optimiser), as PEBBLE does."""
     critic = model.critic
-    for m in critic.modules():
-        if m is not critic and hasattr(m, "reset_parameters"):
-            m.reset_parameters()
+    _reinitialise(critic)
     model.critic_target.load_state_dict(critic.state_dict())
     opt = critic.optimizer
     params = [p for n, p in critic.named_parameters() if "features_extractor" not in n]
     critic.optimizer = type(opt)(params, **opt.defaults)
 
 
+def reset_actor(model: Any) -> None:
+    """Re-initialise SAC's actor, its optimiser and a learned entropy coefficient.
+
+    The coefficient goes back to SB3's initial value (1, or x for ``ent_coef="auto_x"``); a
+    fixed coefficient is left as it is.
+    """
+    actor = model.actor
+    _reinitialise(actor)
+    opt = actor.optimizer
+    actor.optimizer = type(opt)(actor.parameters(), **opt.defaults)
+    if getattr(model, "ent_coef_optimizer", None) is not None:
+        spec = str(model.ent_coef)
+        init = float(spec.split("_")[1]) if "_" in spec else 1.0
+        with torch.no_grad():
+            model.log_ent_coef.fill_(math.log(init))
+        opt = model.ent_coef_optimizer
+        model.ent_coef_optimizer = type(opt)([model.log_ent_coef], **opt.defaults)
+
+
 class SACPreferenceCallback(PreferenceCallback):
     """:class:`PreferenceCallback` plus PEBBLE pre-training and replay relabelling."""
 
     def __init__(self, *, unsup_steps: int = 0, pretrain_epochs: int = 100,
-                 reset_critic: bool = True, entropy_k: int = 5, **kwargs: Any) -> None:
+                 reset_critic: bool = True, reset_actor: bool = False, entropy_k: int = 5,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.unsup_steps, self.pretrain_epochs = unsup_steps, pretrain_epochs
-        self.reset_critic = reset_critic
+        self.reset_critic, self.reset_actor = reset_critic, reset_actor
         self.entropy = StateEntropy(entropy_k)
         if "entropy" in self.state:
             self.entropy.load_state_dict(self.state["entropy"])
@@ -208,6 +235,8 @@ class SACPreferenceCallback(PreferenceCallback):
                 self.replay.intrinsic = None
                 if self.reset_critic:
                     reset_critic(self.model)
+                if self.reset_actor:
+                    reset_actor(self.model)
                 self.logger.record("sac/switched_at", t)
                 self.state["switched_at"] = t
             self._relabel()
