@@ -192,11 +192,17 @@ def test_sac_presets_and_config():
     small = TrainConfig(env="HalfCheetah", algo="sac", steps=20_000, labels=100).resolve()
     assert small.unsup_steps == 4000 and small.feedback_every == 1600
     assert TrainConfig(env="Hopper", algo="sac", reward="true").resolve().unsup_steps == 0
-    # SAC's first session has few labels: its reward trains as PEBBLE's does, on every label
-    # every epoch without weight decay; PPO keeps the default (fast, 1/e held out, adaptive L2)
-    for name in ("HalfCheetah", "Walker2d", "Hopper", "Pendulum"):
+    # SAC's first session has few labels: its reward trains on every label every epoch (as
+    # PEBBLE's does), without weight decay but on HalfCheetah (adaptive L2, 1/e held out,
+    # standardised on the labelled clips too); PPO keeps the default (fast, 1/e, adaptive L2)
+    for name in ("Walker2d", "Hopper", "Pendulum"):
         sac = TrainConfig(env=name, algo="sac").resolve()
-        assert (sac.reward_schedule, sac.reward_l2, sac.reward_val_frac) == ("full", "off", 0)
+        assert (sac.reward_schedule, sac.reward_l2, sac.reward_val_frac, sac.reward_norm) == (
+            "full", "off", 0, "recent")
+    cheetah = TrainConfig(env="HalfCheetah", algo="sac").resolve()
+    assert (cheetah.reward_schedule, cheetah.reward_l2, cheetah.reward_norm) == (
+        "full", "adaptive", "labelled") and cheetah.reward_val_frac == pytest.approx(1 / np.e)
+    for name in ("HalfCheetah", "Walker2d", "Hopper", "Pendulum"):
         ppo = TrainConfig(env=name, algo="ppo").resolve()
         assert (ppo.reward_schedule, ppo.reward_l2, ppo.reward_val_frac) == (
             "fast", "adaptive", pytest.approx(0.3679, abs=1e-4))
@@ -335,3 +341,20 @@ def test_sac_run_with_reset_actor_switches_to_a_fresh_actor(tmp_path, monkeypatc
                       progress=False, tensorboard=False, torch_threads=1,
                       run_dir=tmp_path / "run"))
     assert calls == [300]
+
+
+def test_halfcheetah_sac_default_is_what_the_committed_250_label_ablation_ran(tmp_path):
+    """results/sac-pebble's labels-250-l2-labelled-norm cells stand for the default's 250 cells."""
+    import dataclasses
+    from pathlib import Path
+
+    from prefrl.bench.suites import get_suite
+
+    root = Path(__file__).resolve().parents[1] / "results" / "sac-pebble"
+    for seed in (0, 1):
+        ablation = get_suite(str(root / "reward-l2-labelled-norm.json"))
+        cell = next(c for c in ablation.cells() if c.seed == seed)
+        default = next(c for c in get_suite("sac-pebble").cells()
+                       if (c.env, c.setting, c.seed) == ("HalfCheetah", "labels-250", seed))
+        ran, now = cell.train_config(tmp_path).resolve(), default.train_config(tmp_path).resolve()
+        assert dataclasses.replace(ran, train=now.train, run_dir=now.run_dir) == now
