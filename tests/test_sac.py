@@ -351,10 +351,11 @@ def test_halfcheetah_sac_default_is_what_the_committed_250_label_ablation_ran(tm
     from prefrl.bench.suites import get_suite
 
     root = Path(__file__).resolve().parents[1] / "results" / "sac-pebble"
+    ablation = get_suite(str(root / "reward-l2-labelled-norm.json")).cells()
+    suite = get_suite("sac-pebble").cells()
     for seed in (0, 1):
-        ablation = get_suite(str(root / "reward-l2-labelled-norm.json"))
-        cell = next(c for c in ablation.cells() if c.seed == seed)
-        default = next(c for c in get_suite("sac-pebble").cells()
+        cell = next(c for c in ablation if c.seed == seed)
+        default = next(c for c in suite
                        if (c.env, c.setting, c.seed) == ("HalfCheetah", "labels-250", seed))
         ran, now = cell.train_config(tmp_path).resolve(), default.train_config(tmp_path).resolve()
         assert dataclasses.replace(ran, train=now.train, run_dir=now.run_dir) == now

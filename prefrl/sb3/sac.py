@@ -158,14 +158,18 @@ def _reinitialise(net: torch.nn.Module) -> None:
             reset()
 
 
+def _fresh_optimiser(opt: torch.optim.Optimizer, params: Any) -> torch.optim.Optimizer:
+    """An optimiser of ``opt``'s type and settings over ``params``, with no state."""
+    return type(opt)(params, **opt.defaults)
+
+
 def reset_critic(model: Any) -> None:
     """Re-initialise SAC's critic (and its target and optimiser), as PEBBLE does."""
     critic = model.critic
     _reinitialise(critic)
     model.critic_target.load_state_dict(critic.state_dict())
-    opt = critic.optimizer
     params = [p for n, p in critic.named_parameters() if "features_extractor" not in n]
-    critic.optimizer = type(opt)(params, **opt.defaults)
+    critic.optimizer = _fresh_optimiser(critic.optimizer, params)
 
 
 def reset_actor(model: Any) -> None:
@@ -176,15 +180,14 @@ def reset_actor(model: Any) -> None:
     """
     actor = model.actor
     _reinitialise(actor)
-    opt = actor.optimizer
-    actor.optimizer = type(opt)(actor.parameters(), **opt.defaults)
+    actor.optimizer = _fresh_optimiser(actor.optimizer, actor.parameters())
     if getattr(model, "ent_coef_optimizer", None) is not None:
         spec = str(model.ent_coef)
         init = float(spec.split("_")[1]) if "_" in spec else 1.0
         with torch.no_grad():
             model.log_ent_coef.fill_(math.log(init))
-        opt = model.ent_coef_optimizer
-        model.ent_coef_optimizer = type(opt)([model.log_ent_coef], **opt.defaults)
+        model.ent_coef_optimizer = _fresh_optimiser(model.ent_coef_optimizer,
+                                                    [model.log_ent_coef])
 
 
 class SACPreferenceCallback(PreferenceCallback):
