@@ -7,20 +7,16 @@ Usage::
 One line per feedback session (the env step it was asked at): the queries asked, how many of
 their clips come from the first ``--entropy-steps`` steps (PEBBLE's state-entropy phase), the
 mean gap in true clip return between the two clips of a pair, and the pairs' mean true clip
-return. The store is opened read-only.
+return. Reads through :class:`~prefrl.store.LabelStore` (never creates one), as
+``label_check.py`` does.
 """
 
 import argparse
-import sqlite3
+from collections import defaultdict
 
-QUERY = """
-SELECT q.env_step, COUNT(*),
-       SUM(l.step < :entropy) + SUM(r.step < :entropy),
-       AVG(ABS(l.true_return - r.true_return)),
-       AVG((l.true_return + r.true_return) / 2)
-FROM queries q JOIN clips l ON l.hash = q."left" JOIN clips r ON r.hash = q."right"
-GROUP BY q.env_step ORDER BY q.env_step
-"""
+import numpy as np
+
+from prefrl.store import LabelStore
 
 
 def main() -> None:
@@ -29,11 +25,20 @@ def main() -> None:
     ap.add_argument("store", help="a run's labels.sqlite")
     ap.add_argument("--entropy-steps", type=int, default=10_000)
     args = ap.parse_args()
-    conn = sqlite3.connect(f"file:{args.store}?mode=ro", uri=True)
+    store = LabelStore(args.store, create=False)
+    queries = store.queries()
+    hashes = sorted({h for q in queries for h in (q.left, q.right)})
+    clips = dict(zip(hashes, store.get_clips(hashes, render_state=False), strict=True))
+    store.close()
+    sessions = defaultdict(list)
+    for q in queries:
+        sessions[q.env_step].append((clips[q.left], clips[q.right]))
     print("step      queries  entropy-phase clips  mean |true gap|  mean true return")
-    for step, n, early, gap, mean in conn.execute(QUERY, {"entropy": args.entropy_steps}):
-        print(f"{step:>7}  {n:>8}  {early:>19}  {gap:>15.2f}  {mean:>16.1f}")
-    conn.close()
+    for step, pairs in sorted(sessions.items()):
+        early = sum(c.step < args.entropy_steps for pair in pairs for c in pair)
+        left, right = (np.array([float(p[i].true_rews.sum()) for p in pairs]) for i in (0, 1))
+        gap, mean = np.abs(left - right).mean(), ((left + right) / 2).mean()
+        print(f"{step:>7}  {len(pairs):>8}  {early:>19}  {gap:>15.2f}  {mean:>16.1f}")
 
 
 if __name__ == "__main__":
