@@ -185,6 +185,7 @@ class _Run:
         if self.learner is not None:
             self.learner.load_state_dict(torch.load(ckpt / "learner.pt", weights_only=True))
             self.learner.buffer.load_state_dict(load_npz(ckpt / "buffer.npz"))
+        self.reward_env.resume_at(int(self.state.get("num_timesteps", 0)))
         self.reward_env.reward_seconds = float(self.state.get("reward_infer_s", 0.0))
         self.reward_env.record_seconds = float(self.state.get("record_s", 0.0))
 

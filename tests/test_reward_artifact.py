@@ -262,6 +262,26 @@ def test_frozen_reward_is_renormalised_on_recent_steps():
     assert abs(float(model(obs, acts).mean())) < 1e-4
 
 
+
+def test_a_resumed_wrapper_counts_on_from_its_checkpoint():
+    """After ``resume_at(250)`` the step count, and so the next refit (at 300), go on from 250."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
+
+    venv = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
+    model, _, _ = _model(venv.observation_space, venv.action_space, "Pendulum-v1")
+    before = model.ensemble.out_mean.clone()
+    env = LearnedRewardVecEnv(venv, model.ensemble, None, env_id="Pendulum-v1",
+                              renormalise_every=100, renormalise_steps=100)
+    env.resume_at(250)
+    env.reset()
+    for _ in range(24):  # to step 298: no refit yet
+        env.step(np.full((2, 1), 1.5, np.float32))
+    assert env.num_steps == 298 and torch.equal(model.ensemble.out_mean, before)
+    env.step(np.full((2, 1), 1.5, np.float32))  # step 300: the refit a run never stopped makes
+    assert not torch.equal(model.ensemble.out_mean, before)
+
 def _pendulum_store(path, n_clips=120, seed=0):
     """A label store of a perfect teacher's answers on random-policy Pendulum clips."""
     from prefrl.oracles import SyntheticOracle

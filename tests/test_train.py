@@ -10,6 +10,7 @@ import pytest
 from killing import kill_after_checkpoint
 
 from prefrl.config import ConfigError, TrainConfig
+from prefrl.rundir import load_npz
 from prefrl.store import LabelStore
 
 PY = sys.executable
@@ -121,6 +122,11 @@ def test_killed_run_resumes_without_losing_or_repeating_labels(tmp_path, mode):
     assert steps == sorted(set(steps)) and steps[-1] == 6144  # the curve continues, no repeats
     assert len(steps) >= rows_at_kill - 2
     assert json.loads((run / "result.json").read_text())["labels"] == 30
+    # clips recorded after the resume carry the run's own step, not one counted from the resume
+    pool = load_npz(run / "checkpoint" / "buffer.npz")  # oldest first
+    clip_steps = [int(step) for step, source in zip(pool["steps"], pool["source_runs"],
+                  strict=True) if not str(source).endswith(":random")]  # the agent's clips
+    assert clip_steps == sorted(clip_steps) and clip_steps[-1] > 6144 - 500
 
 
 @pytest.mark.parametrize("args,message", [

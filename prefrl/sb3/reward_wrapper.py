@@ -133,6 +133,18 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.deferred = bool(deferred) and mode == "learned"
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
+    def resume_at(self, steps: int) -> None:
+        """Count on from ``steps`` env steps, a resumed run's checkpoint.
+
+        Clips recorded from now on carry the run's own step, as in a run never stopped (the
+        guard's trends and the label store read it), and a frozen model's next
+        renormalisation falls where it would have.
+        """
+        self.num_steps = int(steps)
+        if self.renormalise_every:
+            every = self.renormalise_every
+            self._next_renorm = (self.num_steps // every + 1) * every
+
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> np.ndarray:
         """Reset all envs and forget partial windows."""
