@@ -240,17 +240,22 @@ def test_offline_training_from_a_synthetic_oracle(tmp_path):
         train_offline(tmp_path / "labels.sqlite", env="HalfCheetah", epochs=1)
 
 
-def test_frozen_reward_is_renormalised_on_recent_steps():
-    """A frozen model's output normalisation follows the agent's recent steps, as in a run."""
+def _renormalised_pendulum():
+    """A frozen model on 2 Pendulum envs, refit every 100 steps; with its ``out_mean`` before."""
     from stable_baselines3.common.env_util import make_vec_env
 
     from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
 
     venv = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
     model, _, _ = _model(venv.observation_space, venv.action_space, "Pendulum-v1")
-    before = model.ensemble.out_mean.clone()
     env = LearnedRewardVecEnv(venv, model.ensemble, None, env_id="Pendulum-v1",
                               renormalise_every=100, renormalise_steps=100)
+    return env, model, model.ensemble.out_mean.clone()
+
+
+def test_frozen_reward_is_renormalised_on_recent_steps():
+    """A frozen model's output normalisation follows the agent's recent steps, as in a run."""
+    env, model, before = _renormalised_pendulum()
     env.reset()
     rews = []
     for _ in range(50):  # 100 env steps: one refit, on exactly these steps
@@ -265,15 +270,7 @@ def test_frozen_reward_is_renormalised_on_recent_steps():
 
 def test_a_resumed_wrapper_counts_on_from_its_checkpoint():
     """After ``resume_at(250)`` the step count, and so the next refit (at 300), go on from 250."""
-    from stable_baselines3.common.env_util import make_vec_env
-
-    from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
-
-    venv = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
-    model, _, _ = _model(venv.observation_space, venv.action_space, "Pendulum-v1")
-    before = model.ensemble.out_mean.clone()
-    env = LearnedRewardVecEnv(venv, model.ensemble, None, env_id="Pendulum-v1",
-                              renormalise_every=100, renormalise_steps=100)
+    env, model, before = _renormalised_pendulum()
     env.resume_at(250)
     env.reset()
     for _ in range(24):  # to step 298: no refit yet
