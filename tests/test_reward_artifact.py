@@ -267,7 +267,6 @@ def test_frozen_reward_is_renormalised_on_recent_steps():
     assert abs(float(model(obs, acts).mean())) < 1e-4
 
 
-
 def test_a_resumed_wrapper_counts_on_from_its_checkpoint():
     """After ``resume_at(250)`` the step count, and so the next refit (at 300), go on from 250."""
     env, model, before = _renormalised_pendulum()
@@ -278,6 +277,7 @@ def test_a_resumed_wrapper_counts_on_from_its_checkpoint():
     assert env.num_steps == 298 and torch.equal(model.ensemble.out_mean, before)
     env.step(np.full((2, 1), 1.5, np.float32))  # step 300: the refit a run never stopped makes
     assert not torch.equal(model.ensemble.out_mean, before)
+
 
 def _pendulum_store(path, n_clips=120, seed=0):
     """A label store of a perfect teacher's answers on random-policy Pendulum clips."""
