@@ -30,7 +30,7 @@ from prefrl.envs import make_env
 from prefrl.guard import FrozenWatch, GuardConfig, HackGuard
 from prefrl.human import finish_run, start_human_run, waiter
 from prefrl.learner import LearnerConfig, PreferenceLearner
-from prefrl.memory import tame_allocator
+from prefrl.memory import mmap_threshold_for, tame_allocator
 from prefrl.provenance import provenance
 from prefrl.query import SessionSchedule
 from prefrl.reward.model import RewardModel
@@ -88,9 +88,9 @@ class _Run:
 
     def build(self, resuming: bool) -> None:
         rc, cfg = self.rc, self.cfg
-        tame_allocator()  # flat RSS over long runs (see prefrl.memory)
         set_random_seed(cfg.seed)
         venv = make_vec_env(rc, cfg.seed)
+        tame_allocator(mmap_threshold_for(venv.observation_space))  # flat RSS (prefrl.memory)
         threads = torch_threads_for(cfg.torch_threads, venv.observation_space)
         if threads:
             torch.set_num_threads(threads)
