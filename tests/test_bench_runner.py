@@ -81,6 +81,9 @@ def test_local_runner_skips_finished_cells_and_resumes_killed_ones(tmp_path):
     assert {k: files(out / k) for k in untouched} == untouched
     suite = check_complete(out)
     assert len(suite["invocations"]) == 3
+    # a grid resumed at another commit says which commit ran each invocation
+    assert all(len(inv["git_commit"]) == 40 and isinstance(inv["git_dirty"], bool)
+               for inv in suite["invocations"])
 
 
 def test_runner_refuses_a_grid_that_does_not_match_existing_runs(tmp_path, capsys):

@@ -189,7 +189,8 @@ def _write_suite_json(suite: Suite, cells: Sequence[Cell], out: Path, command: s
         "definition": suite.to_json(), "options": options, "cells": list(known.values()),
         "command": command, "provenance": prov,
         "invocations": [*old.get("invocations", []),
-                        {"command": command, "date": prov["date"], "options": options}],
+                        {"command": command, "date": prov["date"], "options": options,
+                         "git_commit": prov["git_commit"], "git_dirty": prov["git_dirty"]}],
     })
 
 
