@@ -8,11 +8,11 @@ memory grow from 38 MB to 600 MB. :func:`tame_allocator` fixes the threshold, so
 it up are mapped on their own and returned when freed, and :func:`release_free_memory` trims
 the heap (called after each reward update). Both are no-ops where glibc is absent.
 
-The threshold depends on the observations (:func:`mmap_threshold_for`). Image runs keep
-256 KiB, the value measured on Pong. Vector runs use 4 MiB: with 256 KiB every 256 x 256
-float32 tensor of a SAC update (batch 256, 256 units) was mapped, page-faulted and unmapped
-afresh, a third of the CPU went to the kernel, and HalfCheetah SAC ran at 31 steps/s instead
-of 48 (``results/overhead/allocator``).
+The threshold depends on the observations (:func:`prefrl.run_setup.mmap_threshold_for`).
+Image runs keep 256 KiB, the value measured on Pong. Vector runs use 4 MiB: with 256 KiB
+every 256 x 256 float32 tensor of a SAC update (batch 256, 256 units) was mapped,
+page-faulted and unmapped afresh, a third of the CPU went to the kernel, and HalfCheetah SAC
+ran at 31 steps/s instead of 48 (``results/overhead/allocator``).
 
 >>> rss_mb() is None or rss_mb() > 0
 True
@@ -24,7 +24,6 @@ import ctypes
 import ctypes.util
 import functools
 import sys
-from typing import Any
 
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -45,19 +44,6 @@ def _libc() -> ctypes.CDLL | None:
 
 MMAP_THRESHOLD_IMAGES = 256 << 10
 MMAP_THRESHOLD_VECTORS = 4 << 20
-
-
-def mmap_threshold_for(observation_space: Any) -> int:
-    """The mmap threshold for a run on ``observation_space``: images (3-D) or vectors.
-
-    >>> import gymnasium
-    >>> mmap_threshold_for(gymnasium.spaces.Box(0, 1, (17,))) >> 20
-    4
-    >>> mmap_threshold_for(gymnasium.spaces.Box(0, 255, (4, 84, 84))) >> 10
-    256
-    """
-    images = len(getattr(observation_space, "shape", None) or ()) == 3
-    return MMAP_THRESHOLD_IMAGES if images else MMAP_THRESHOLD_VECTORS
 
 
 def tame_allocator(mmap_threshold: int = MMAP_THRESHOLD_IMAGES,

@@ -1,7 +1,8 @@
 """The parts a run is built from, which :mod:`prefrl.training` wires together.
 
-Its SB3 algorithm class, its vec env, its torch threads, and what its reward model sees of an
-observation; :mod:`prefrl.evaluate` and :mod:`prefrl.reward.offline` use them on their own.
+Its SB3 algorithm class, its vec env, its torch threads and allocator threshold, and what its
+reward model sees of an observation; :mod:`prefrl.evaluate` and :mod:`prefrl.reward.offline`
+use them on their own.
 
 >>> algo_class("sac").__name__
 'SAC'
@@ -17,6 +18,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from prefrl.config import ResolvedConfig
 from prefrl.envs import EnvPreset, make_env
+from prefrl.memory import MMAP_THRESHOLD_IMAGES, MMAP_THRESHOLD_VECTORS
 from prefrl.sb3.reward_wrapper import RecordRenderState
 from prefrl.sb3.vec_env import FreshInfoDummyVecEnv
 
@@ -53,7 +55,26 @@ def torch_threads_for(requested: int | None, observation_space: Any) -> int | No
     """
     if requested is not None:
         return requested or None
-    return None if len(getattr(observation_space, "shape", None) or ()) == 3 else 1
+    return None if image_observations(observation_space) else 1
+
+
+def image_observations(observation_space: Any) -> bool:
+    """Whether a run sees images (3-D observations: CNN nets) rather than vectors (MLPs)."""
+    return len(getattr(observation_space, "shape", None) or ()) == 3
+
+
+def mmap_threshold_for(observation_space: Any) -> int:
+    """The glibc mmap threshold for a run (:func:`prefrl.memory.tame_allocator`).
+
+    >>> import gymnasium
+    >>> mmap_threshold_for(gymnasium.spaces.Box(0, 1, (17,))) >> 20
+    4
+    >>> mmap_threshold_for(gymnasium.spaces.Box(0, 255, (4, 84, 84))) >> 10
+    256
+    """
+    if image_observations(observation_space):
+        return MMAP_THRESHOLD_IMAGES
+    return MMAP_THRESHOLD_VECTORS
 
 
 def reward_observation_fn(preset: EnvPreset) -> Any:

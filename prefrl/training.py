@@ -30,13 +30,20 @@ from prefrl.envs import make_env
 from prefrl.guard import FrozenWatch, GuardConfig, HackGuard
 from prefrl.human import finish_run, start_human_run, waiter
 from prefrl.learner import LearnerConfig, PreferenceLearner
-from prefrl.memory import mmap_threshold_for, tame_allocator
+from prefrl.memory import tame_allocator
 from prefrl.provenance import provenance
 from prefrl.query import SessionSchedule
 from prefrl.reward.model import RewardModel
 from prefrl.reward.trainer import TrainerConfig
 from prefrl.rollouts import collect_clips
-from prefrl.run_setup import algo_class, make_vec_env, reward_observation_fn, torch_threads_for
+from prefrl.run_setup import (
+    algo_class,
+    image_observations,
+    make_vec_env,
+    mmap_threshold_for,
+    reward_observation_fn,
+    torch_threads_for,
+)
 from prefrl.rundir import MetricsLog, RunDir, load_npz, save_npz
 from prefrl.sb3.callback import PreferenceCallback
 from prefrl.sb3.reward_wrapper import LearnedRewardVecEnv
@@ -150,7 +157,7 @@ class _Run:
         tb = str(self.rd.tb_path) if cfg.tensorboard else None
         self.state: dict[str, Any] = {}
         if ckpt is None:
-            policy = "CnnPolicy" if len(env.observation_space.shape or ()) == 3 else "MlpPolicy"
+            policy = "CnnPolicy" if image_observations(env.observation_space) else "MlpPolicy"
             self.model = cls(policy, env, seed=cfg.seed, device="cpu", verbose=0,
                              tensorboard_log=tb, **kwargs)
         else:

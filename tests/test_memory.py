@@ -15,7 +15,8 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 _FAULTS = """
 import resource, sys, torch
 import gymnasium
-from prefrl.memory import mmap_threshold_for, tame_allocator
+from prefrl.memory import tame_allocator
+from prefrl.run_setup import mmap_threshold_for
 space = gymnasium.spaces.Box(0, 1, tuple(int(n) for n in sys.argv[1].split("x")))
 assert tame_allocator(mmap_threshold_for(space))
 for _ in range(20):

@@ -1,7 +1,7 @@
 """Short `prefrl train` runs at the old and the new glibc mmap threshold.
 
 The old one is 256 KiB (before commit 119255c), the new one the run's own
-(``prefrl.memory.mmap_threshold_for``: 4 MiB for vector observations).
+(``prefrl.run_setup.mmap_threshold_for``: 4 MiB for vector observations).
 
     python results/overhead/allocator/measure.py OUT_DIR > results/overhead/allocator/allocator.json
 
