@@ -46,8 +46,7 @@ MMAP_THRESHOLD_IMAGES = 256 << 10
 MMAP_THRESHOLD_VECTORS = 4 << 20
 
 
-def tame_allocator(mmap_threshold: int = MMAP_THRESHOLD_IMAGES,
-                   trim_threshold: int = 64 << 20) -> bool:
+def tame_allocator(mmap_threshold: int, trim_threshold: int = 64 << 20) -> bool:
     """Fix glibc's mmap threshold (and trim threshold); True if applied."""
     libc = _libc()
     if libc is None:

@@ -10,6 +10,7 @@ Runs one after another in this process's core; each child prints its own rusage.
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -48,7 +49,6 @@ print("RUSAGE " + json.dumps({"wall_s": round(time.perf_counter() - t, 2),
 
 def steady_fps(metrics: Path, start: int) -> float:
     """Steps per second from step ``start`` to the last logged step."""
-    import csv
     rows = [(int(r["step"]), float(r["wall_s"])) for r in csv.DictReader(metrics.open())]
     s0, w0 = min((r for r in rows if r[0] >= start), key=lambda r: r[0])
     s1, w1 = rows[-1]
